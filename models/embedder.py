@@ -1,0 +1,129 @@
+"""``FaceEmbedder``: image → faces, each with box, landmarks, quality, aligned crop and embedding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.alignment import align_face
+from models.detection import Detection, FaceDetector
+from models.device import resolve_device
+from models.imageio import ImageInput, ImageLimits, decode_image
+from models.package import ModelPackage, load_package
+from models.quality import FaceQuality, measure_quality
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in an image.
+
+    ``box`` ``(4,)`` and ``landmarks`` ``(5, 2)`` in the image's pixels, ``score`` the detector's
+    confidence, ``crop`` the aligned RGB ``uint8`` ``(S, S, 3)`` face, ``embedding`` a unit-norm
+    float32 ``(E,)`` vector.
+    """
+
+    box: np.ndarray
+    landmarks: np.ndarray
+    score: float
+    quality: FaceQuality
+    crop: np.ndarray
+    embedding: np.ndarray
+
+
+class FaceEmbedder:
+    """The inference pipeline: decode → detect → align → embed.
+
+    ``package`` is a loaded :class:`ModelPackage` or a path to one (``None``: the shipped
+    default). ``flip_tta`` adds the horizontally flipped crop's embedding before normalising.
+    Runs on the CPU unless a GPU is present (or ``device`` says otherwise).
+    """
+
+    def __init__(
+        self,
+        package: ModelPackage | str | Path | None = None,
+        *,
+        detector: FaceDetector | None = None,
+        device: str | torch.device | None = None,
+        flip_tta: bool = False,
+        image_limits: ImageLimits | None = None,
+        batch_size: int = 64,
+    ):
+        self.device = resolve_device(device)
+        self.package = package if isinstance(package, ModelPackage) else load_package(package)
+        self.network = self.package.network.to(self.device).eval()
+        self.detector = detector or FaceDetector(device=self.device)
+        self.flip_tta = flip_tta
+        self.image_limits = image_limits or ImageLimits()
+        self.batch_size = batch_size
+        cfg = self.package.config
+        self._mean = torch.tensor(cfg.mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(cfg.std, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def model_id(self) -> str:
+        return self.package.model_id
+
+    @property
+    def input_size(self) -> int:
+        return self.package.config.input_size
+
+    @property
+    def embedding_size(self) -> int:
+        return self.package.config.embedding_size
+
+    def __call__(self, image: ImageInput) -> list[Face]:
+        """Every face in one image, most confident first."""
+        return self.process_batch([image])[0]
+
+    def process_batch(self, images: Sequence[ImageInput]) -> list[list[Face]]:
+        """Every face in each image; detection and embedding run batched across the images."""
+        arrays = [decode_image(image, self.image_limits) for image in images]
+        detections = self.detector.detect_batch(arrays)
+        return self.faces_from_detections(arrays, detections)
+
+    def faces_from_detections(
+        self, arrays: Sequence[np.ndarray], detections: Sequence[Sequence[Detection]]
+    ) -> list[list[Face]]:
+        """Align, measure and embed detections already made on decoded RGB images."""
+        crops: list[np.ndarray] = []
+        owners: list[tuple[int, Detection]] = []
+        for i, (array, dets) in enumerate(zip(arrays, detections, strict=True)):
+            for det in dets:
+                crops.append(align_face(array, det.landmarks, size=self.input_size))
+                owners.append((i, det))
+        embeddings = self.embed_crops(np.stack(crops)) if crops else np.zeros((0, self.embedding_size), np.float32)
+        faces: list[list[Face]] = [[] for _ in arrays]
+        for (i, det), crop, embedding in zip(owners, crops, embeddings, strict=True):
+            faces[i].append(
+                Face(
+                    box=det.box,
+                    landmarks=det.landmarks,
+                    score=det.score,
+                    quality=measure_quality(det.landmarks, det.score, crop),
+                    crop=crop,
+                    embedding=embedding,
+                )
+            )
+        return faces
+
+    def embed_crops(self, crops: np.ndarray, flip_tta: bool | None = None) -> np.ndarray:
+        """Aligned RGB ``uint8`` crops ``(N, S, S, 3)`` → unit-norm float32 embeddings ``(N, E)``."""
+        if crops.ndim != 4 or crops.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(f"expected aligned crops (N, {self.input_size}, {self.input_size}, 3), got {crops.shape}")
+        flip = self.flip_tta if flip_tta is None else flip_tta
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.batch_size]))
+                x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+                x = (x - self._mean) / self._std
+                emb = self.network(x)
+                if flip:
+                    emb = emb + self.network(torch.flip(x, dims=[3]))
+                out.append(F.normalize(emb.float(), dim=1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.embedding_size), np.float32)

@@ -1,0 +1,389 @@
+"""The model package: the one artefact that carries a face model from training to the service.
+
+A folder (or a ``.tar``/``.tar.gz``/``.zip`` archive of one) holding
+
+- ``weights.safetensors``: the backbone's state dict (inference parts only);
+- ``model.json``: architecture (registry name + config), input size, normalisation, embedding
+  size, whether the weights are trained, the weights' sha256 and the model id;
+- ``calibration.json``: cosine thresholds per target false-accept rate and how they were measured;
+- ``MODEL_CARD.md``: training data, licences, figures, limits.
+
+The model id is a content hash of the architecture section and the weights, so any change to
+either gives a new id, and templates made by one model are never compared with another's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tarfile
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from models.registry import UnknownBackboneError, build_backbone
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION: Final = 1
+WEIGHTS_FILE: Final = "weights.safetensors"
+CONFIG_FILE: Final = "model.json"
+CALIBRATION_FILE: Final = "calibration.json"
+CARD_FILE: Final = "MODEL_CARD.md"
+PACKAGE_FILES: Final = (WEIGHTS_FILE, CONFIG_FILE, CALIBRATION_FILE, CARD_FILE)
+
+DEFAULT_PACKAGE_PATH: Final = Path(__file__).resolve().parent / "packages" / "default"
+
+
+class ModelPackageError(RuntimeError):
+    """A package that cannot be used. ``code`` is stable and machine readable."""
+
+    code = "model_package_invalid"
+
+
+class MissingPackageFileError(ModelPackageError):
+    code = "model_package_missing_file"
+
+
+class CorruptPackageError(ModelPackageError):
+    code = "model_package_corrupt"
+
+
+class PackageShapeError(ModelPackageError):
+    code = "model_package_shape_mismatch"
+
+
+class UntrainedModelWarning(UserWarning):
+    """The package's weights were never trained: its embeddings cannot recognise anyone."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What ``model.json`` says about the network and its input."""
+
+    backbone: str
+    backbone_cfg: dict[str, Any]
+    embedding_size: int
+    input_size: int = 112
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def architecture(self) -> dict[str, Any]:
+        """The part of the config that the model id hashes (everything that shapes the output)."""
+        return {
+            "backbone": self.backbone,
+            "backbone_cfg": self.backbone_cfg,
+            "embedding_size": self.embedding_size,
+            "input_size": self.input_size,
+            "normalization": {"mean": list(self.mean), "std": list(self.std)},
+        }
+
+    def build_network(self) -> nn.Module:
+        """A fresh (untrained) network of this architecture."""
+        return build_backbone(
+            self.backbone, embedding_size=self.embedding_size, input_size=self.input_size, **self.backbone_cfg
+        )
+
+
+@dataclass(frozen=True)
+class ThresholdPoint:
+    """A cosine threshold whose false-accept rate was measured at ``far``."""
+
+    far: float
+    threshold: float
+    tar: float | None = None
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """``calibration.json``: thresholds per target FAR and where they were measured."""
+
+    calibrated: bool
+    thresholds: tuple[ThresholdPoint, ...] = ()
+    measured_on: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def threshold_for(self, far: float) -> float:
+        """The threshold measured for exactly ``far``; raises when the package has none."""
+        for point in self.thresholds:
+            if abs(point.far - far) <= 1e-12 * max(1.0, far):
+                return point.threshold
+        available = ", ".join(f"{p.far:g}" for p in self.thresholds) or "none (uncalibrated)"
+        raise ModelPackageError(f"no threshold calibrated for FAR {far:g}; available: {available}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "calibrated": self.calibrated,
+            "measured_on": self.measured_on,
+            "thresholds": [{"far": p.far, "threshold": p.threshold, "tar": p.tar} for p in self.thresholds],
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Calibration:
+        if not isinstance(data, dict) or not isinstance(data.get("calibrated"), bool):
+            raise CorruptPackageError(f"{CALIBRATION_FILE} must be an object with a boolean 'calibrated'")
+        points = []
+        for raw in data.get("thresholds", []):
+            try:
+                far, threshold = float(raw["far"]), float(raw["threshold"])
+                tar = None if raw.get("tar") is None else float(raw["tar"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CorruptPackageError(f"{CALIBRATION_FILE}: bad threshold entry {raw!r}") from exc
+            if not (0.0 < far < 1.0) or not (-1.0 <= threshold <= 1.0):
+                raise CorruptPackageError(f"{CALIBRATION_FILE}: FAR must be in (0, 1) and threshold in [-1, 1]")
+            points.append(ThresholdPoint(far=far, threshold=threshold, tar=tar))
+        if data["calibrated"] and not points:
+            raise CorruptPackageError(f"{CALIBRATION_FILE} says calibrated but lists no thresholds")
+        return cls(
+            calibrated=data["calibrated"],
+            thresholds=tuple(sorted(points, key=lambda p: p.far)),
+            measured_on=str(data.get("measured_on", "")),
+            metrics=dict(data.get("metrics", {})),
+        )
+
+
+@dataclass
+class ModelPackage:
+    """A loaded package: the network in eval mode plus everything the package says about it."""
+
+    network: nn.Module
+    config: ModelConfig
+    model_id: str
+    trained: bool
+    calibration: Calibration
+    card: str
+    meta: dict[str, Any]
+    source: Path | None = None
+
+
+def compute_model_id(config: ModelConfig, weights_bytes: bytes) -> str:
+    """``fg1-`` + the first 16 hex digits of sha256(architecture JSON ‖ sha256(weights))."""
+    arch = json.dumps(config.architecture(), sort_keys=True, separators=(",", ":")).encode()
+    digest = hashlib.sha256(arch + hashlib.sha256(weights_bytes).digest()).hexdigest()
+    return f"fg1-{digest[:16]}"
+
+
+def save_package(
+    path: str | Path,
+    network: nn.Module,
+    config: ModelConfig,
+    *,
+    trained: bool,
+    calibration: Calibration,
+    card: str,
+    weights_dtype: torch.dtype = torch.float16,
+    meta: dict[str, Any] | None = None,
+) -> ModelPackage:
+    """Write ``network``'s weights and the metadata as a package folder at ``path``.
+
+    Floating-point weights are stored as ``weights_dtype`` (half precision halves the size; the
+    loader casts back to float32) and the package is reloaded and checked before returning.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: (v.detach().to("cpu", weights_dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in network.state_dict().items()
+    }
+    weights = save_safetensors(state)
+    model_id = compute_model_id(config, weights)
+    model_json = {
+        "format_version": FORMAT_VERSION,
+        "model_id": model_id,
+        "trained": trained,
+        **config.architecture(),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "weights_dtype": str(weights_dtype).removeprefix("torch."),
+        "meta": meta or {},
+    }
+    (path / WEIGHTS_FILE).write_bytes(weights)
+    (path / CONFIG_FILE).write_text(json.dumps(model_json, indent=2) + "\n")
+    (path / CALIBRATION_FILE).write_text(json.dumps({"model_id": model_id, **calibration.to_json()}, indent=2) + "\n")
+    (path / CARD_FILE).write_text(card)
+    return load_package(path, warn_untrained=False)
+
+
+def load_package(
+    path: str | Path | None = None, device: str | torch.device = "cpu", *, warn_untrained: bool = True
+) -> ModelPackage:
+    """Load and validate the package at ``path`` (the shipped default when ``None``).
+
+    Every check fails with a :class:`ModelPackageError` that names the file and the problem:
+    a missing file, unreadable JSON, a wrong hash (corrupt or edited weights), an unknown
+    backbone, or weights whose names or shapes do not fit the architecture.
+    """
+    source = Path(path) if path is not None else DEFAULT_PACKAGE_PATH
+    files = _read_files(source)
+    model_json = _parse_json(files[CONFIG_FILE], CONFIG_FILE)
+    config = _config_from_json(model_json)
+    weights = files[WEIGHTS_FILE]
+
+    if hashlib.sha256(weights).hexdigest() != model_json.get("weights_sha256"):
+        raise CorruptPackageError(f"{source}: {WEIGHTS_FILE} does not match the sha256 in {CONFIG_FILE}")
+    model_id = compute_model_id(config, weights)
+    if model_id != model_json.get("model_id"):
+        raise CorruptPackageError(
+            f"{source}: model id {model_json.get('model_id')!r} does not match the content ({model_id})"
+        )
+    calibration_json = _parse_json(files[CALIBRATION_FILE], CALIBRATION_FILE)
+    if calibration_json.get("model_id") != model_id:
+        raise CorruptPackageError(f"{source}: {CALIBRATION_FILE} was measured for another model")
+    calibration = Calibration.from_json(calibration_json)
+
+    try:
+        network = config.build_network()
+    except (UnknownBackboneError, TypeError, ValueError) as exc:
+        raise CorruptPackageError(f"{source}: cannot build the architecture in {CONFIG_FILE}: {exc}") from exc
+    try:
+        state = load_safetensors(weights)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CorruptPackageError(f"{source}: {WEIGHTS_FILE} is not a valid safetensors file: {exc}") from exc
+    _load_state_strict(network, state, source)
+    network.to(device).eval()
+
+    trained = bool(model_json.get("trained", False))
+    package = ModelPackage(
+        network=network,
+        config=config,
+        model_id=model_id,
+        trained=trained,
+        calibration=calibration,
+        card=files[CARD_FILE].decode("utf-8", errors="replace"),
+        meta=dict(model_json.get("meta", {})),
+        source=source,
+    )
+    if not trained and warn_untrained:
+        message = (
+            f"model package {source} ({model_id}) is UNTRAINED: its weights are random and its "
+            "embeddings cannot tell people apart. Use it only to exercise the pipeline."
+        )
+        logger.warning("!" * 20 + " %s " + "!" * 20, message)
+        warnings.warn(message, UntrainedModelWarning, stacklevel=2)
+    return package
+
+
+def _read_files(source: Path) -> dict[str, bytes]:
+    if source.is_dir():
+        missing = [name for name in PACKAGE_FILES if not (source / name).is_file()]
+        if missing:
+            raise MissingPackageFileError(f"{source}: missing {', '.join(missing)}")
+        return {name: (source / name).read_bytes() for name in PACKAGE_FILES}
+    if not source.exists():
+        raise MissingPackageFileError(f"no model package at {source}")
+    members = _read_archive(source)
+    missing = [name for name in PACKAGE_FILES if name not in members]
+    if missing:
+        raise MissingPackageFileError(f"{source}: the archive lacks {', '.join(missing)}")
+    return members
+
+
+def _read_archive(source: Path) -> dict[str, bytes]:
+    """The package's files from an archive, by base name; only the names we need are read."""
+    members: dict[str, bytes] = {}
+    try:
+        if zipfile.is_zipfile(source):
+            with zipfile.ZipFile(source) as zf:
+                for info in zf.infolist():
+                    name = Path(info.filename).name
+                    if name in PACKAGE_FILES and not info.is_dir():
+                        members[name] = zf.read(info)
+        elif tarfile.is_tarfile(source):
+            with tarfile.open(source) as tf:
+                for member in tf.getmembers():
+                    name = Path(member.name).name
+                    extracted = tf.extractfile(member) if member.isfile() else None
+                    if name in PACKAGE_FILES and extracted is not None:
+                        members[name] = extracted.read()
+        else:
+            raise CorruptPackageError(f"{source} is neither a package folder nor a zip/tar archive")
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+        raise CorruptPackageError(f"{source}: unreadable archive: {exc}") from exc
+    return members
+
+
+def _parse_json(data: bytes, name: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptPackageError(f"{name} is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise CorruptPackageError(f"{name} must hold a JSON object")
+    return parsed
+
+
+def _config_from_json(data: dict[str, Any]) -> ModelConfig:
+    if data.get("format_version") != FORMAT_VERSION:
+        raise CorruptPackageError(
+            f"{CONFIG_FILE}: format_version {data.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
+        )
+    try:
+        norm = data["normalization"]
+        config = ModelConfig(
+            backbone=str(data["backbone"]),
+            backbone_cfg=dict(data["backbone_cfg"]),
+            embedding_size=int(data["embedding_size"]),
+            input_size=int(data["input_size"]),
+            mean=tuple(float(v) for v in norm["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(v) for v in norm["std"]),  # type: ignore[arg-type]
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptPackageError(f"{CONFIG_FILE}: missing or malformed field: {exc}") from exc
+    if len(config.mean) != 3 or len(config.std) != 3 or min(config.std) <= 0:
+        raise CorruptPackageError(f"{CONFIG_FILE}: normalization needs three means and three positive stds")
+    clash = {"embedding_size", "input_size"} & set(config.backbone_cfg)
+    if clash:
+        raise CorruptPackageError(f"{CONFIG_FILE}: {sorted(clash)} belong at the top level, not in backbone_cfg")
+    return config
+
+
+def _load_state_strict(network: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [
+        f"{k}: package {tuple(state[k].shape)} vs architecture {tuple(expected[k].shape)}"
+        for k in sorted(set(state) & set(expected))
+        if state[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+        if unexpected:
+            parts.append(f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
+        if wrong:
+            parts.append("shape mismatches " + "; ".join(wrong[:5]))
+        raise PackageShapeError(f"{source}: {WEIGHTS_FILE} does not fit {CONFIG_FILE}: " + ", ".join(parts))
+    cast = {k: v.to(expected[k].dtype) for k, v in state.items()}
+    network.load_state_dict(cast, strict=True)
+
+
+__all__ = [
+    "CALIBRATION_FILE",
+    "CARD_FILE",
+    "CONFIG_FILE",
+    "DEFAULT_PACKAGE_PATH",
+    "WEIGHTS_FILE",
+    "Calibration",
+    "CorruptPackageError",
+    "MissingPackageFileError",
+    "ModelConfig",
+    "ModelPackage",
+    "ModelPackageError",
+    "PackageShapeError",
+    "ThresholdPoint",
+    "UntrainedModelWarning",
+    "compute_model_id",
+    "load_package",
+    "save_package",
+]

@@ -1,0 +1,70 @@
+"""Writing model packages. ``python -m training.export untrained OUT`` makes the placeholder package.
+
+The placeholder exists so that the service and the tests run before a trained model ships: its
+``model.json`` says ``"trained": false``, its model card says so in its first line, and loading it
+logs a loud warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from models.package import Calibration, ModelConfig, ModelPackage, save_package
+
+UNTRAINED_CARD = """# UNTRAINED placeholder model — it cannot recognise anyone
+
+This package holds **randomly initialised** weights (seed {seed}) of `{backbone}` {cfg}.
+It exists so that the pipeline (detect → align → embed → match) and the service can run end to
+end before the trained default model ships. Its embeddings are deterministic but meaningless:
+two photos of the same person are no closer than photos of two different people.
+
+- Model id: `{model_id}`
+- Training data: none.
+- Calibration: none (`calibration.json` says `"calibrated": false`); the service must not grant
+  access with it.
+- Figures: none measured, because there is nothing to measure.
+"""
+
+
+def make_untrained_package(
+    out: Path, backbone: str = "iresnet18", seed: int = 0, embedding_size: int = 512, **backbone_cfg: object
+) -> ModelPackage:
+    """A package of ``backbone`` with seeded random weights, plainly marked untrained."""
+    config = ModelConfig(backbone=backbone, backbone_cfg=dict(backbone_cfg), embedding_size=embedding_size)
+    torch.manual_seed(seed)
+    network = config.build_network()
+    calibration = Calibration(calibrated=False, measured_on="nothing: the weights are untrained")
+    package = save_package(
+        out,
+        network,
+        config,
+        trained=False,
+        calibration=calibration,
+        card="",
+        meta={"seed": seed, "note": "untrained placeholder"},
+    )
+    card = UNTRAINED_CARD.format(seed=seed, backbone=backbone, cfg=backbone_cfg, model_id=package.model_id)
+    (out / "MODEL_CARD.md").write_text(card)
+    package.card = card
+    return package
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    untrained = sub.add_parser("untrained", help="write the untrained placeholder package")
+    untrained.add_argument("out", type=Path)
+    untrained.add_argument("--backbone", default="iresnet18")
+    untrained.add_argument("--width", type=float, default=0.25)
+    untrained.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.command == "untrained":
+        package = make_untrained_package(args.out, backbone=args.backbone, seed=args.seed, width=args.width)
+        print(f"wrote {args.out} ({package.model_id}, UNTRAINED)")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()
