@@ -63,16 +63,24 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112, paddin
     ``(size + 2·padding, size + 2·padding, 3)``; pixels from outside the image are black.
     """
     matrix = estimate_similarity(landmarks, template_for(size, padding))
-    # PIL's affine transform maps each *output* pixel back to the input: pass the inverse.
-    inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+    # PIL's affine transform maps each *output* pixel back to the input, so it takes the inverse;
+    # PIL samples pixel (i, j) at its centre (i + 0.5, j + 0.5) while landmarks use the pixel
+    # index as the coordinate, hence the half-pixel shifts around the inverse.
+    inverse = _shift(0.5) @ np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]])) @ _shift(-0.5)
+    inverse = inverse[:2]
     side = size + 2 * padding
     warped = Image.fromarray(image).transform(
         (side, side), Image.Transform.AFFINE, data=tuple(inverse.ravel()), resample=Image.Resampling.BILINEAR
     )
-    return np.asarray(warped, dtype=np.uint8)
+    return np.array(warped, dtype=np.uint8)  # a writable copy (asarray of a PIL image is read-only)
+
+
+def _shift(d: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, d], [0.0, 1.0, d], [0.0, 0.0, 1.0]])
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """Apply a ``(2, 3)`` affine ``matrix`` to ``(N, 2)`` points."""
     points = np.asarray(points, dtype=np.float64)
-    return points @ matrix[:, :2].T + matrix[:, 2]
+    out: np.ndarray = points @ matrix[:, :2].T + matrix[:, 2]
+    return out

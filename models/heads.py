@@ -23,4 +23,5 @@ class EmbeddingHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = self.dropout(self.norm_in(features))
-        return self.norm_out(self.fc(torch.flatten(x, 1)))
+        out: torch.Tensor = self.norm_out(self.fc(torch.flatten(x, 1)))
+        return out

@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow's name for each accepted container. PGM/PPM/PBM are all read by the "PPM" plugin.
-ALLOWED_FORMATS: Final[tuple[str, ...]] = ("JPEG", "PNG", "WEBP", "BMP", "PPM")
+# "MPO" is a JPEG holding several pictures (many cameras write one); its first picture is used.
+ALLOWED_FORMATS: Final[tuple[str, ...]] = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "PPM")
 
 ImageInput: TypeAlias = bytes | bytearray | memoryview | str | os.PathLike[str] | Image.Image | np.ndarray
 
@@ -79,7 +80,10 @@ def decode_image(source: ImageInput, limits: ImageLimits | None = None) -> np.nd
             raise NotAnImageError(f"no such file: {path}") from exc
         if size > limits.max_bytes:
             raise ImageTooLargeError(f"{path} is {size} bytes; the limit is {limits.max_bytes}")
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # a directory, no permission, an I/O error
+            raise NotAnImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
     elif isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
     else:
@@ -133,10 +137,10 @@ def _pil_to_rgb(image: Image.Image) -> np.ndarray:
     if mode == "RGB":
         return np.asarray(image, dtype=np.uint8).copy()
     if mode.startswith("I;16") or mode == "I":
-        # 16-bit (or 32-bit integer) grey: keep the top 8 bits instead of clipping at 255.
+        # 16-bit grey: keep the top 8 bits instead of clipping at 255.
+        # Pillow gives 16-bit PNG as "I;16" and 16-bit PGM as "I": both hold 0..65535.
         grey = np.asarray(image, dtype=np.int64)
-        shift = 8 if mode.startswith("I;16") or grey.max(initial=0) > 255 else 0
-        grey8 = np.clip(grey >> shift, 0, 255).astype(np.uint8)
+        grey8 = np.clip(grey >> 8, 0, 255).astype(np.uint8)
         return np.repeat(grey8[:, :, None], 3, axis=2)
     if mode == "F":
         grey8 = np.clip(np.asarray(image, dtype=np.float32), 0, 255).astype(np.uint8)
@@ -153,6 +157,7 @@ def _pil_to_rgb(image: Image.Image) -> np.ndarray:
 
 
 def _array_to_rgb(array: np.ndarray, limits: ImageLimits) -> np.ndarray:
+    source_array = array  # never hand the caller's own buffer back
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
@@ -167,4 +172,4 @@ def _array_to_rgb(array: np.ndarray, limits: ImageLimits) -> np.ndarray:
     elif array.shape[2] == 4:
         alpha = array[:, :, 3:4].astype(np.float32) / 255.0
         array = (array[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
-    return np.ascontiguousarray(array)
+    return array.copy() if array is source_array else np.ascontiguousarray(array)

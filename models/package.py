@@ -114,6 +114,8 @@ class Calibration:
 
     def threshold_for(self, far: float) -> float:
         """The threshold measured for exactly ``far``; raises when the package has none."""
+        if not self.calibrated:
+            raise ModelPackageError("the model package is uncalibrated: it has no decision threshold")
         for point in self.thresholds:
             if abs(point.far - far) <= 1e-12 * max(1.0, far):
                 return point.threshold
@@ -132,23 +134,28 @@ class Calibration:
     def from_json(cls, data: Any) -> Calibration:
         if not isinstance(data, dict) or not isinstance(data.get("calibrated"), bool):
             raise CorruptPackageError(f"{CALIBRATION_FILE} must be an object with a boolean 'calibrated'")
+        raw_points, metrics = data.get("thresholds", []), data.get("metrics", {})
+        if not isinstance(raw_points, list) or not isinstance(metrics, dict):
+            raise CorruptPackageError(f"{CALIBRATION_FILE}: 'thresholds' must be a list and 'metrics' an object")
         points = []
-        for raw in data.get("thresholds", []):
+        for raw in raw_points:
             try:
                 far, threshold = float(raw["far"]), float(raw["threshold"])
                 tar = None if raw.get("tar") is None else float(raw["tar"])
-            except (KeyError, TypeError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise CorruptPackageError(f"{CALIBRATION_FILE}: bad threshold entry {raw!r}") from exc
             if not (0.0 < far < 1.0) or not (-1.0 <= threshold <= 1.0):
                 raise CorruptPackageError(f"{CALIBRATION_FILE}: FAR must be in (0, 1) and threshold in [-1, 1]")
             points.append(ThresholdPoint(far=far, threshold=threshold, tar=tar))
-        if data["calibrated"] and not points:
-            raise CorruptPackageError(f"{CALIBRATION_FILE} says calibrated but lists no thresholds")
+        if data["calibrated"] != bool(points):
+            raise CorruptPackageError(
+                f"{CALIBRATION_FILE}: 'calibrated' is {data['calibrated']} but it lists {len(points)} thresholds"
+            )
         return cls(
             calibrated=data["calibrated"],
             thresholds=tuple(sorted(points, key=lambda p: p.far)),
             measured_on=str(data.get("measured_on", "")),
-            metrics=dict(data.get("metrics", {})),
+            metrics=dict(metrics),
         )
 
 
@@ -166,9 +173,12 @@ class ModelPackage:
     source: Path | None = None
 
 
-def compute_model_id(config: ModelConfig, weights_bytes: bytes) -> str:
-    """``fg1-`` + the first 16 hex digits of sha256(architecture JSON ‖ sha256(weights))."""
-    arch = json.dumps(config.architecture(), sort_keys=True, separators=(",", ":")).encode()
+def compute_model_id(config: ModelConfig, weights_bytes: bytes, trained: bool) -> str:
+    """``fg1-`` + the first 16 hex digits of sha256(architecture JSON ‖ sha256(weights)).
+
+    The ``trained`` flag is part of the hashed JSON, so flipping it by hand breaks the id.
+    """
+    arch = json.dumps({**config.architecture(), "trained": trained}, sort_keys=True, separators=(",", ":")).encode()
     digest = hashlib.sha256(arch + hashlib.sha256(weights_bytes).digest()).hexdigest()
     return f"fg1-{digest[:16]}"
 
@@ -196,7 +206,7 @@ def save_package(
         for k, v in network.state_dict().items()
     }
     weights = save_safetensors(state)
-    model_id = compute_model_id(config, weights)
+    model_id = compute_model_id(config, weights, trained)
     model_json = {
         "format_version": FORMAT_VERSION,
         "model_id": model_id,
@@ -230,7 +240,11 @@ def load_package(
 
     if hashlib.sha256(weights).hexdigest() != model_json.get("weights_sha256"):
         raise CorruptPackageError(f"{source}: {WEIGHTS_FILE} does not match the sha256 in {CONFIG_FILE}")
-    model_id = compute_model_id(config, weights)
+    trained = model_json.get("trained")
+    meta = model_json.get("meta", {})
+    if not isinstance(trained, bool) or not isinstance(meta, dict):
+        raise CorruptPackageError(f"{CONFIG_FILE}: 'trained' must be a boolean and 'meta' an object")
+    model_id = compute_model_id(config, weights, trained)
     if model_id != model_json.get("model_id"):
         raise CorruptPackageError(
             f"{source}: model id {model_json.get('model_id')!r} does not match the content ({model_id})"
@@ -242,7 +256,7 @@ def load_package(
 
     try:
         network = config.build_network()
-    except (UnknownBackboneError, TypeError, ValueError) as exc:
+    except (UnknownBackboneError, TypeError, ValueError, RuntimeError) as exc:
         raise CorruptPackageError(f"{source}: cannot build the architecture in {CONFIG_FILE}: {exc}") from exc
     try:
         state = load_safetensors(weights)
@@ -251,7 +265,6 @@ def load_package(
     _load_state_strict(network, state, source)
     network.to(device).eval()
 
-    trained = bool(model_json.get("trained", False))
     package = ModelPackage(
         network=network,
         config=config,
@@ -259,7 +272,7 @@ def load_package(
         trained=trained,
         calibration=calibration,
         card=files[CARD_FILE].decode("utf-8", errors="replace"),
-        meta=dict(model_json.get("meta", {})),
+        meta=dict(meta),
         source=source,
     )
     if not trained and warn_untrained:

@@ -50,7 +50,8 @@ class IRBasicBlock(nn.Module):
         self.shortcut = _shortcut(c_in, c_out, stride, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.residual(x) + self.shortcut(x)
+        out: torch.Tensor = self.residual(x) + self.shortcut(x)
+        return out
 
 
 class IRBottleneckBlock(nn.Module):
@@ -73,7 +74,8 @@ class IRBottleneckBlock(nn.Module):
         self.shortcut = _shortcut(c_in, c_out, stride, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.residual(x) + self.shortcut(x)
+        out: torch.Tensor = self.residual(x) + self.shortcut(x)
+        return out
 
 
 def _shortcut(c_in: int, c_out: int, stride: int, norm: LayerFactory) -> nn.Module:
@@ -105,8 +107,10 @@ class IResNet(nn.Module):
             raise ValueError(f"layers must be four positive block counts, got {list(layers)}")
         if width <= 0:
             raise ValueError(f"width must be positive, got {width}")
-        if input_size % 16:
-            raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
+        if input_size <= 0 or input_size % 16:
+            raise ValueError(f"input_size must be a positive multiple of 16, got {input_size}")
+        if embedding_size <= 0:
+            raise ValueError(f"embedding_size must be positive, got {embedding_size}")
         block_cls = {"basic": IRBasicBlock, "bottleneck": IRBottleneckBlock}.get(block)
         if block_cls is None:
             raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
@@ -156,7 +160,8 @@ class IResNet(nn.Module):
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, C, S/16, S/16)`` → ``(B, embedding_size)``, not normalised."""
-        return self.head(features)
+        out: torch.Tensor = self.head(features)
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
