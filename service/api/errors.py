@@ -1,0 +1,164 @@
+"""Every error leaves the API as RFC 9457 problem details (``application/problem+json``) with a stable
+machine-readable ``code``.
+
+- :class:`ApiError` (an ``HTTPException``, so it also passes FastAPI's body parsing): errors the service
+  raises itself, each subclass with its status and code.
+- :mod:`models.imageio` errors keep their ``code``; the status says whose fault: 413 too large,
+  415 unsupported format, 400 anything else (empty, not an image, truncated).
+- Request validation → 422 ``request_invalid`` with per-field errors (never echoing the input).
+- Framework HTTP errors (404, 405, a body that cannot be parsed...) → their status and a code per status.
+- Anything else → 500 ``internal_error``; the details go to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from models.imageio import ImageError, ImageTooLargeError, UnsupportedFormatError
+from service.api.schemas import FieldError, Problem
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+
+# Codes for HTTP errors raised by the framework itself rather than by facegate.
+_HTTP_STATUS_CODES: Final[dict[int, str]] = {
+    400: "request_malformed",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class ApiError(StarletteHTTPException):
+    """An error the service reports on purpose. Subclasses fix ``status_code``, ``code`` and ``title``."""
+
+    status_code_default: int = 500
+    code: str = "internal_error"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status_code=self.status_code_default, detail=detail or self.title, headers=headers)
+
+
+class NotReadyError(ApiError):
+    """The face model is not loaded (start-up not finished, or shutting down)."""
+
+    status_code_default = 503
+    code = "not_ready"
+    title = "Service not ready"
+
+
+class UploadTooLargeError(ApiError):
+    """The request body or the uploaded file is over ``max_upload_bytes``."""
+
+    status_code_default = 413
+    code = "upload_too_large"
+    title = "Upload too large"
+
+
+def image_error_status(error: ImageError) -> int:
+    """The HTTP status of a decode failure."""
+    if isinstance(error, ImageTooLargeError):
+        return 413
+    if isinstance(error, UnsupportedFormatError):
+        return 415
+    return 400
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    code: str,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """A problem+json response; ``title`` defaults to the status phrase."""
+    problem = Problem(
+        type=f"urn:facegate:problem:{code}",
+        title=title or HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        code=code,
+        errors=errors,
+    )
+    return JSONResponse(
+        problem.model_dump(mode="json", exclude_none=True),
+        status_code=status,
+        headers=headers,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+async def exception_to_problem(request: Request, exc: Exception) -> JSONResponse:
+    """The problem+json response for any exception that reached the edge of the app."""
+    if isinstance(exc, ApiError):
+        return problem_response(
+            request, exc.status_code, exc.code, title=exc.title, detail=exc.detail, headers=exc.headers
+        )
+    if isinstance(exc, StarletteHTTPException):
+        code = _HTTP_STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return problem_response(request, exc.status_code, code, detail=exc.detail, headers=exc.headers)
+    if isinstance(exc, ImageError):
+        logger.info("refused image on %s: %s (%s)", request.url.path, exc.code, exc)
+        return problem_response(request, image_error_status(exc), exc.code, title="Unusable image", detail=str(exc))
+    if isinstance(exc, RequestValidationError):
+        # Only where and why: the offending input (possibly the uploaded bytes) is never echoed back.
+        errors = [
+            FieldError(
+                loc=[part for part in err.get("loc", ()) if isinstance(part, str | int)],
+                msg=err["msg"],
+                type=err["type"],
+            )
+            for err in exc.errors()
+        ]
+        return problem_response(
+            request,
+            422,
+            "request_invalid",
+            title="Invalid request",
+            detail="The request does not match the API; see errors.",
+            errors=errors,
+        )
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        request, 500, "internal_error", title="Internal error", detail="The server failed; the error was logged."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error of ``app`` a problem+json response."""
+    for exc_class in (StarletteHTTPException, ImageError, RequestValidationError, Exception):
+        app.add_exception_handler(exc_class, exception_to_problem)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for error statuses, each a :class:`Problem` body.
+
+    FastAPI lists them under ``application/json``; :func:`service.api.openapi.build_openapi` renames
+    that to ``application/problem+json``.
+    """
+    descriptions = {
+        400: "The upload is not a usable image (code image_empty, image_not_an_image, image_truncated...).",
+        413: "The upload (upload_too_large) or the image's pixel count (image_too_large) is over the limit.",
+        415: "The image format is not accepted (image_unsupported_format).",
+        422: "The request does not match the API (request_invalid).",
+        503: "The model is not loaded yet (not_ready).",
+    }
+    return {
+        status: {"model": Problem, "description": descriptions.get(status, HTTPStatus(status).phrase)}
+        for status in statuses
+    }

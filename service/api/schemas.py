@@ -1,0 +1,91 @@
+"""Pydantic schemas of the HTTP API: one per use (a response body, an error body), none shared with storage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Point = tuple[float, float]
+
+
+class Schema(BaseModel):
+    """Base of every API schema: unknown fields are refused, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldError(Schema):
+    """One reason a request was invalid (the request's input is never echoed back)."""
+
+    loc: list[str | int] = Field(description="Where the error is: ('query', 'embeddings'), ('body', 'image').")
+    msg: str = Field(description="What is wrong, for people.")
+    type: str = Field(description="The validator's error type, for programs.")
+
+
+class Problem(Schema):
+    """An error, as RFC 9457 problem details (``application/problem+json``) with a stable ``code``."""
+
+    type: str = Field(description="A URI naming the problem type (urn:facegate:problem:<code>).")
+    title: str = Field(description="A short summary of the problem type.")
+    status: int = Field(description="The HTTP status code.")
+    detail: str | None = Field(default=None, description="What went wrong in this occurrence, for people.")
+    instance: str | None = Field(default=None, description="The request path that failed.")
+    code: str = Field(description="Stable machine-readable error code, e.g. 'image_truncated'.")
+    errors: list[FieldError] | None = Field(default=None, description="Per-field errors (code 'request_invalid').")
+
+
+class Liveness(Schema):
+    """The process answers HTTP."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(Schema):
+    """The service can process images: its model is loaded."""
+
+    status: Literal["ready"] = "ready"
+    model_id: str = Field(description="Content hash of the loaded model package; embeddings carry it.")
+    model_trained: bool = Field(description="False for the shipped placeholder: it cannot recognise anyone.")
+
+
+class FaceQualityPublic(Schema):
+    """Quality figures of one face (see :class:`models.quality.FaceQuality`)."""
+
+    interocular_px: float = Field(description="Distance between the eye centres, in image pixels.")
+    det_score: float = Field(description="Detector confidence in [0, 1].")
+    blur: float = Field(description="Variance of the Laplacian of the aligned crop; higher is sharper.")
+    yaw: float = Field(description="Head turn in degrees (rough, from landmarks); + turns to the image's right.")
+    pitch: float = Field(description="Head tilt in degrees (rough, from landmarks); + tilts down.")
+    roll: float = Field(description="Angle of the eye line, in degrees.")
+
+
+class DetectedFace(Schema):
+    """One face found in the uploaded image."""
+
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in image pixels.")
+    landmarks: Annotated[list[Point], Field(min_length=5, max_length=5)] = Field(
+        description="[x, y] of the left eye, right eye, nose, left and right mouth corner (as seen in the image)."
+    )
+    score: float = Field(description="Detector confidence in [0, 1].")
+    quality: FaceQualityPublic
+    subject: bool = Field(description="True for the one face the picture is of (large and central).")
+    embedding: list[float] | None = Field(
+        default=None, description="Unit-norm embedding; present only when the request asked for embeddings."
+    )
+
+
+class ImageInfo(Schema):
+    """The decoded image (after EXIF orientation)."""
+
+    width: int
+    height: int
+
+
+class FaceDetectionResponse(Schema):
+    """Every face in the uploaded image, most confident first; empty when there is none."""
+
+    model_id: str
+    model_trained: bool
+    image: ImageInfo
+    faces: list[DetectedFace]
