@@ -18,7 +18,7 @@ COPY service ./service
 RUN pip install . && pip install --no-deps facenet-pytorch==2.6.0
 
 FROM ${PYTHON_IMAGE} AS runtime
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 OMP_WAIT_POLICY=PASSIVE \
     FACEGATE_HOST=0.0.0.0 FACEGATE_PORT=8000
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/facegate facegate
 COPY --from=build /opt/venv /opt/venv
