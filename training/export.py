@@ -68,3 +68,69 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+TRAINED_CARD = """# facegate face model `{model_id}`
+
+{status}
+
+- Architecture: `{backbone}` {cfg}, {embedding_size}-d embedding, 112×112 input aligned on the
+  five-point template (`models.alignment`), normalised to [-1, 1].
+- Training: {training}
+- Figures: see `calibration.json` and docs/TRAINING.md; the headline LFW figures are filled in
+  by `python -m training evaluate --calibrate`.
+- Data licences: CelebA and LFW are for non-commercial research use only; so is this model.
+- Limits: no liveness detection (a printed photo of an enrolled person may pass); trained on
+  celebrity photos, whose demographics are skewed (see docs/TRAINING.md, known biases).
+"""
+
+
+def export_package(run_dir: Path, out: Path, *, trained_note: str = "") -> ModelPackage:
+    """The backbone of the run's last checkpoint as a package (auxiliary heads dropped).
+
+    The calibration is left empty (``calibrated: false``) until ``python -m training evaluate
+    --calibrate`` measures thresholds on identities the network never saw.
+    """
+    from training.config import TrainConfig
+    from training.loop import CHECKPOINT
+
+    state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+    config = TrainConfig.from_dict(state["config"])
+    backbone_state = {k.removeprefix("backbone."): v for k, v in state["model"].items() if k.startswith("backbone.")}
+    backbone_cfg = {"width": config.width, "block": config.block, "dropout": config.dropout}
+    model_config = ModelConfig(
+        backbone=config.backbone, backbone_cfg=backbone_cfg, embedding_size=config.embedding_size
+    )
+    network = model_config.build_network()
+    network.load_state_dict(backbone_state)
+    training = trained_note or (
+        f"{state['epoch']} epochs of {config.metric} (margin {config.margin}, scale {config.scale}) on "
+        f"`{config.cache or 'synthetic data'}`; auxiliary λ: attributes {config.attr_weight}, deep supervision "
+        f"{config.deep_sup_weight}, reconstruction {config.recon_weight} (noise {config.recon_noise_std}), "
+        f"distillation {config.distill_weight}."
+    )
+    package = save_package(
+        out,
+        network,
+        model_config,
+        trained=not config.synthetic,
+        calibration=Calibration(calibrated=False, measured_on="not yet calibrated"),
+        card="",
+        meta={"run": str(run_dir), "epochs": state["epoch"], "train_config": config.to_dict()},
+    )
+    status = (
+        "**Trained on synthetic data only: it cannot recognise real faces** (a smoke-test artefact)."
+        if config.synthetic
+        else "Trained on real faces; see the figures below before relying on it."
+    )
+    card = TRAINED_CARD.format(
+        status=status,
+        model_id=package.model_id,
+        backbone=config.backbone,
+        cfg=backbone_cfg,
+        embedding_size=config.embedding_size,
+        training=training,
+    )
+    (out / "MODEL_CARD.md").write_text(card)
+    package.card = card
+    return package

@@ -1,0 +1,89 @@
+"""Command line of the training side.
+
+python -m training prepare --source celeba --images DIR --labels ../shared/data/celeba --out CACHE
+python -m training prepare --source folder --images MY_PEOPLE --out CACHE
+python -m training evaluate --package PKG --lfw-cache CACHE --lfw ../shared/data/lfw [--flip] [--reference dlib]
+    [--calibrate] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from training.data.sources import Sample, att_faces, celeba_identity_set, image_folder, lfw_people
+from training.prepare import prepare
+
+
+def _samples(source: str, images: Path, labels: Path | None) -> Iterator[Sample]:
+    if source == "celeba":
+        if labels is None:
+            raise SystemExit("--labels (the folder with list_attr_celeba.txt) is required for celeba")
+        return celeba_identity_set(images, labels)
+    if source == "lfw":
+        return lfw_people(images)
+    if source == "att":
+        return att_faces(images)
+    return image_folder(images)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="detect + align raw images into a cache of 112x112 faces")
+    p.add_argument("--source", choices=["celeba", "lfw", "att", "folder"], required=True)
+    p.add_argument("--images", type=Path, required=True, help="the data set's image folder (LFW: its root)")
+    p.add_argument("--labels", type=Path, help="CelebA label folder")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument("--chunk-size", type=int, default=512)
+    p.add_argument("--limit", type=int, default=None, help="only the first N samples (smoke runs)")
+    f = sub.add_parser("fit", help="train (or resume) a run; the config file and --set flags override defaults")
+    f.add_argument("--config", type=Path, help="YAML experiment file")
+    f.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    e = sub.add_parser("export", help="write the backbone of a run's last checkpoint as a model package")
+    e.add_argument("run", type=Path)
+    e.add_argument("--out", type=Path, required=True)
+    from training.evaluation.lfw import add_evaluate_arguments
+
+    add_evaluate_arguments(
+        sub.add_parser("evaluate", help="LFW View 2 / View 1 figures, ROC, dlib reference, threshold calibration")
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "evaluate":
+        from training.evaluation.lfw import run_evaluate
+
+        run_evaluate(args)
+        return
+    if args.command == "export":
+        from training.export import export_package
+
+        package = export_package(args.run, args.out)
+        logging.getLogger("training").info("wrote %s (%s, trained=%s)", args.out, package.model_id, package.trained)
+        return
+    if args.command == "fit":
+        from training.config import load_config
+        from training.loop import train
+
+        run = train(load_config(args.config, args.overrides))
+        logging.getLogger("training").info("run folder: %s", run)
+        return
+
+    samples = list(_samples(args.source, args.images, args.labels))[: args.limit]
+    report = prepare(samples, args.out, root=args.images, chunk_size=args.chunk_size, workers=args.workers)
+    logging.getLogger("training").info(
+        "%d images: %d aligned, %d without a face, %d unreadable",
+        report.total,
+        report.aligned,
+        report.no_face,
+        report.unreadable,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The network as trained: backbone + metric loss + the auxiliary heads that only training uses.
+
+``L = L_metric + λ_attr·L_attr + λ_ds·L_deep_sup + λ_rec·L_recon + λ_kd·L_distill``; every term is
+returned separately so the loop can log it. Export keeps ``backbone`` alone
+(:func:`training.export.export_package`), so inference never carries a training-only part.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.registry import build_backbone
+from training.config import TrainConfig
+from training.losses import AttributeLoss, CosFaceLoss, build_metric_loss
+
+
+class DeepSupervisionHead(nn.Module):
+    """An auxiliary embedding on an intermediate stage (Lee et al., "Deeply-Supervised Nets",
+    AISTATS 2015): ``(B, C, H, W)`` → pool → FC → BN → ``(B, dim)``, trained with its own CosFace
+    loss over the same identities, so early stages learn identity-discriminative features."""
+
+    def __init__(self, channels: int, num_classes: int, dim: int = 128):
+        super().__init__()
+        self.embed = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, dim), nn.BatchNorm1d(dim))
+        self.loss = CosFaceLoss(num_classes, dim, margin=0.35, scale=32.0)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.loss(self.embed(features), labels)
+        return out
+
+
+class ReconstructionDecoder(nn.Module):
+    """A light decoder ``(B, C, S/16, S/16)`` → ``(B, 3, S, S)``: four ×2 upsampling steps
+    (nearest + 3×3 conv + BN + ReLU), then a 3×3 conv to RGB. It rebuilds the (clean) aligned
+    face from the last stage's features: a reconstruction regulariser (Zhang et al., "Augmenting
+    Supervised Neural Networks with Unsupervised Objectives for Large-scale Image Classification",
+    ICML 2016), or a denoising one when the backbone saw a noised input (Rasmus et al., Ladder
+    Networks, 2015)."""
+
+    def __init__(self, channels: int, width: int = 32):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = channels
+        for c_out in (width * 4, width * 2, width, width):
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
+            c_in = c_out
+        layers.append(nn.Conv2d(c_in, 3, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.net(features)
+        return out
+
+
+class FaceTrainingModel(nn.Module):
+    """Backbone, class centres and auxiliary heads, built from a :class:`TrainConfig`."""
+
+    def __init__(self, config: TrainConfig, num_classes: int, teacher_dim: int = 0):
+        super().__init__()
+        self.config = config
+        self.backbone = build_backbone(
+            config.backbone,
+            width=config.width,
+            block=config.block,
+            embedding_size=config.embedding_size,
+            dropout=config.dropout,
+        )
+        cfg = (
+            {"margin": config.margin}
+            if config.metric == "triplet"
+            else {"margin": config.margin, "scale": config.scale}
+        )
+        self.metric = build_metric_loss(config.metric, num_classes, config.embedding_size, **cfg)
+        stage_channels: list[int] = list(self.backbone.stage_channels)
+        self.attr_head = nn.Linear(config.embedding_size, len(config.attributes)) if config.attr_weight > 0 else None
+        self.attr_loss = AttributeLoss(len(config.attributes))
+        self.deep_heads = (
+            nn.ModuleList(DeepSupervisionHead(c, num_classes) for c in stage_channels[1:3])
+            if config.deep_sup_weight > 0
+            else None
+        )
+        self.decoder = ReconstructionDecoder(stage_channels[-1]) if config.recon_weight > 0 else None
+        self.teacher_dim = teacher_dim
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        attributes: torch.Tensor | None = None,
+        teacher: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``images`` ``(B, 3, S, S)`` normalised, ``labels`` ``(B,)``, ``attributes`` ``(B, A)``
+        (NaN = missing), ``teacher`` ``(B, T)`` → ``{"loss": total, "metric": ..., ...}``."""
+        cfg = self.config
+        clean = images
+        if cfg.recon_weight > 0 and cfg.recon_noise_std > 0:
+            images = images + cfg.recon_noise_std * torch.randn_like(images)
+        stages = self.backbone.forward_stages(images)
+        embeddings = self.backbone.forward_head(stages[-1])
+        terms: dict[str, torch.Tensor] = {"metric": self.metric(embeddings, labels)}
+        total = terms["metric"]
+        if self.attr_head is not None and attributes is not None:
+            terms["attributes"] = self.attr_loss(self.attr_head(embeddings).float(), attributes)
+            total = total + cfg.attr_weight * terms["attributes"]
+        if self.deep_heads is not None:
+            deep = [head(stage, labels) for head, stage in zip(self.deep_heads, stages[1:3], strict=True)]
+            terms["deep_sup"] = torch.stack(deep).mean()
+            total = total + cfg.deep_sup_weight * terms["deep_sup"]
+        if self.decoder is not None:
+            rebuilt = self.decoder(stages[-1])
+            terms["recon"] = F.mse_loss(rebuilt.float(), clean.float())
+            total = total + cfg.recon_weight * terms["recon"]
+        if cfg.distill_weight > 0 and teacher is not None:
+            terms["distill"] = similarity_distillation(embeddings, teacher)
+            total = total + cfg.distill_weight * terms["distill"]
+        terms["loss"] = total
+        return terms
+
+
+def similarity_distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Relational embedding distillation (Park et al., "Relational Knowledge Distillation", CVPR
+    2019, angle-free form): the mean squared difference between the batch's student and teacher
+    cosine-similarity matrices. Dimension-free, so a 512-d student learns from dlib's 128-d teacher.
+    ``(B, E), (B, T) -> ()``."""
+    s = F.normalize(student.float(), dim=1)
+    t = F.normalize(teacher.float(), dim=1)
+    return F.mse_loss(s @ s.T, t @ t.T)

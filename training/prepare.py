@@ -1,0 +1,199 @@
+"""``prepare``: raw images → detect + align (with ``models``) → a cache of aligned 112×112 faces.
+
+The cache is a folder of shards: ``shard-NNNNN.npy`` holds the aligned RGB ``uint8`` crops
+``(n, 112, 112, 3)`` of one chunk of samples and ``shard-NNNNN.jsonl`` one manifest row per
+sample of that chunk (file, identity, attributes, split, status, detector score, landmarks, and
+the crop's row in the shard). A chunk's files are written under temporary names and renamed, the
+manifest last, so an interrupted run resumes at the first chunk without a manifest. Images with no
+face (or that cannot be decoded) are recorded with their status and skipped by the readers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from models.alignment import align_face
+from models.detection import FaceDetector, select_subject
+from models.imageio import ImageError, decode_image
+from training.data.sources import Sample
+
+logger = logging.getLogger(__name__)
+
+_detector: FaceDetector | None = None
+
+
+@dataclass(frozen=True)
+class PrepareReport:
+    total: int
+    aligned: int
+    no_face: int
+    unreadable: int
+    chunks_done: int
+    chunks_skipped: int
+
+
+def prepare(
+    samples: Iterable[Sample],
+    out_dir: Path,
+    *,
+    root: Path | None = None,
+    chunk_size: int = 512,
+    workers: int | None = None,
+    size: int = 112,
+    progress: bool = True,
+) -> PrepareReport:
+    """Detect, align and cache every sample into ``out_dir``; resumes an interrupted run.
+
+    ``root``: paths in the manifest are stored relative to it (default: absolute). ``workers``
+    defaults to the number of CPU cores; each worker runs its own single-threaded detector.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sample_list = list(samples)
+    chunks = [sample_list[i : i + chunk_size] for i in range(0, len(sample_list), chunk_size)]
+    todo = [(k, chunk) for k, chunk in enumerate(chunks) if not _manifest_path(out_dir, k).exists()]
+    skipped = len(chunks) - len(todo)
+    if skipped:
+        logger.info("resuming: %d of %d chunks already prepared", skipped, len(chunks))
+    workers = max(1, workers or os.cpu_count() or 1)
+    bar = tqdm(total=len(sample_list), initial=skipped * chunk_size, disable=not progress, unit="img", desc="prepare")
+    jobs = [(k, [(str(s.path), size) for s in chunk]) for k, chunk in todo]
+    with _pool(workers) as pool:
+        results = pool.imap(_align_chunk, jobs) if pool else map(_align_chunk, jobs)
+        for (k, chunk), (crops, found) in zip(todo, results, strict=True):
+            _write_chunk(out_dir, k, chunk, crops, found, root)
+            bar.update(len(chunk))
+    bar.close()
+    counts = Counter(row["status"] for row in read_manifest(out_dir))
+    report = PrepareReport(
+        total=sum(counts.values()),
+        aligned=counts["ok"],
+        no_face=counts["no_face"],
+        unreadable=counts["unreadable"],
+        chunks_done=len(todo),
+        chunks_skipped=skipped,
+    )
+    (out_dir / "summary.json").write_text(json.dumps(asdict(report), indent=2) + "\n")
+    logger.info("prepared %s: %s", out_dir, report)
+    return report
+
+
+def read_manifest(out_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every manifest row of the cache, in sample order."""
+    for path in sorted(out_dir.glob("shard-*.jsonl")):
+        with path.open() as fh:
+            for line in fh:
+                yield json.loads(line)
+
+
+def load_cache(out_dir: Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """All aligned crops ``(N, S, S, 3)`` (memory-mapped per shard, then concatenated) and the
+    manifest rows of the samples that have a crop, in the same order."""
+    crops, rows = [], []
+    for manifest in sorted(out_dir.glob("shard-*.jsonl")):
+        shard = np.load(manifest.with_suffix(".npy"), mmap_mode="r")
+        with manifest.open() as fh:
+            for line in fh:
+                row = json.loads(line)
+                if row["status"] == "ok":
+                    rows.append(row)
+                    crops.append(shard[row["row"]])
+    if not crops:
+        return np.zeros((0, 112, 112, 3), np.uint8), []
+    return np.stack(crops), rows
+
+
+def _manifest_path(out_dir: Path, k: int) -> Path:
+    return out_dir / f"shard-{k:05d}.jsonl"
+
+
+def _write_chunk(
+    out_dir: Path,
+    k: int,
+    chunk: Sequence[Sample],
+    crops: np.ndarray,
+    found: list[dict[str, Any]],
+    root: Path | None,
+) -> None:
+    npy = out_dir / f"shard-{k:05d}.npy"
+    tmp_npy = npy.with_suffix(".npy.tmp")
+    with tmp_npy.open("wb") as fh:
+        np.save(fh, crops)
+    os.replace(tmp_npy, npy)
+    manifest = _manifest_path(out_dir, k)
+    tmp = manifest.with_suffix(".jsonl.tmp")
+    with tmp.open("w") as fh:
+        for sample, info in zip(chunk, found, strict=True):
+            path = sample.path.relative_to(root) if root else sample.path
+            row = {
+                "file": str(path),
+                "identity": sample.identity,
+                "attributes": sample.attributes,
+                "split": sample.split,
+                **info,
+            }
+            fh.write(json.dumps(row) + "\n")
+    os.replace(tmp, manifest)
+
+
+class _NoPool:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _pool(workers: int) -> Any:
+    if workers == 1:
+        _init_worker()
+        return _NoPool()
+    return mp.get_context("spawn").Pool(workers, initializer=_init_worker)
+
+
+def _init_worker() -> None:
+    import torch
+
+    global _detector
+    torch.set_num_threads(1)
+    _detector = FaceDetector(device="cpu")
+
+
+def _align_chunk(job: tuple[int, list[tuple[str, int]]]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    assert _detector is not None
+    _, items = job
+    crops: list[np.ndarray] = []
+    found: list[dict[str, Any]] = []
+    for path, size in items:
+        try:
+            image = decode_image(path)
+        except ImageError as exc:
+            found.append({"status": "unreadable", "error": exc.code})
+            continue
+        detections = _detector.detect(image)
+        subject = select_subject(detections, image.shape)
+        if subject is None:
+            found.append({"status": "no_face", "n_faces": 0})
+            continue
+        found.append(
+            {
+                "status": "ok",
+                "row": len(crops),
+                "n_faces": len(detections),
+                "det_score": round(subject.score, 5),
+                "landmarks": np.round(subject.landmarks, 2).tolist(),
+            }
+        )
+        crops.append(align_face(image, subject.landmarks, size=size))
+    array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    return array, found
