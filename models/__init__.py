@@ -5,7 +5,7 @@
 
 from models.alignment import TEMPLATE_112, align_face, estimate_similarity
 from models.detection import Detection, FaceDetector, select_subject
-from models.embedder import Face, FaceEmbedder
+from models.embedder import Face, FaceEmbedder, ImageFaces
 from models.imageio import (
     EmptyImageError,
     ImageError,
@@ -37,6 +37,7 @@ __all__ = [
     "FaceEmbedder",
     "FaceQuality",
     "ImageError",
+    "ImageFaces",
     "ImageLimits",
     "ImageTooLargeError",
     "ModelConfig",

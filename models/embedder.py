@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from models.alignment import align_face
-from models.detection import Detection, FaceDetector
+from models.detection import Detection, FaceDetector, select_subject
 from models.device import resolve_device
 from models.imageio import ImageInput, ImageLimits, decode_image
 from models.package import ModelPackage, load_package
@@ -33,6 +33,24 @@ class Face:
     quality: FaceQuality
     crop: np.ndarray
     embedding: np.ndarray
+
+
+@dataclass(frozen=True)
+class ImageFaces:
+    """Every face of one image, most confident first, and which of them the picture is *of*.
+
+    ``subject_index`` indexes ``faces`` (:func:`models.detection.select_subject`: large and
+    central); ``None`` when there is no face.
+    """
+
+    width: int
+    height: int
+    faces: list[Face]
+    subject_index: int | None
+
+    @property
+    def subject(self) -> Face | None:
+        return None if self.subject_index is None else self.faces[self.subject_index]
 
 
 class FaceEmbedder:
@@ -79,6 +97,16 @@ class FaceEmbedder:
     def __call__(self, image: ImageInput) -> list[Face]:
         """Every face in one image, most confident first."""
         return self.process_batch([image])[0]
+
+    def analyse(self, image: ImageInput) -> ImageFaces:
+        """Decode one image (with this embedder's limits), find, align, measure and embed every
+        face, and pick the subject. Raises a :class:`models.imageio.ImageError` for a bad image."""
+        array = decode_image(image, self.image_limits)
+        detections = self.detector.detect(array)
+        faces = self.faces_from_detections([array], [detections])[0]
+        subject = select_subject(detections, array.shape)
+        subject_index = next((i for i, det in enumerate(detections) if det is subject), None)
+        return ImageFaces(width=array.shape[1], height=array.shape[0], faces=faces, subject_index=subject_index)
 
     def process_batch(self, images: Sequence[ImageInput]) -> list[list[Face]]:
         """Every face in each image; detection and embedding run batched across the images."""

@@ -8,32 +8,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
-from models.detection import select_subject
-from models.embedder import Face, FaceEmbedder
-from models.imageio import decode_image
+from models.embedder import FaceEmbedder
 from service.config import Settings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FaceAnalysis:
-    """Every face found in one image, most confident first.
-
-    ``subject_index`` is the index in ``faces`` of the face the picture is *of*
-    (:func:`models.detection.select_subject`), ``None`` when there is no face.
-    """
-
-    width: int
-    height: int
-    faces: list[Face]
-    subject_index: int | None
-
-    @property
-    def subject(self) -> Face | None:
-        return None if self.subject_index is None else self.faces[self.subject_index]
 
 
 def load_embedder(settings: Settings) -> FaceEmbedder:
@@ -58,17 +37,3 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
         embedder.package.trained,
     )
     return embedder
-
-
-def analyse_image(embedder: FaceEmbedder, data: bytes) -> FaceAnalysis:
-    """Decode ``data`` with the embedder's image limits and analyse every face in it.
-
-    Raises a :class:`models.imageio.ImageError` subclass when ``data`` is not an acceptable image.
-    """
-    image = decode_image(data, embedder.image_limits)
-    detections = embedder.detector.detect(image)
-    faces = embedder.faces_from_detections([image], [detections])[0]
-    subject = select_subject(detections, image.shape)
-    subject_index = next((i for i, det in enumerate(detections) if det is subject), None)
-    height, width = image.shape[:2]
-    return FaceAnalysis(width=width, height=height, faces=faces, subject_index=subject_index)

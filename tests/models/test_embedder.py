@@ -199,3 +199,19 @@ def test_properties(embedder: FaceEmbedder, default_package: ModelPackage) -> No
     assert embedder.input_size == 112
     assert embedder.embedding_size == 512
     assert not embedder.network.training
+
+
+def test_analyse_picks_the_central_face_as_subject(embedder: FaceEmbedder, fixture_face_paths: list[Path]) -> None:
+    face = decode_image(fixture_face_paths[0])  # 250×250, the subject in the middle
+    small = np.asarray(Image.fromarray(decode_image(fixture_face_paths[1])).resize((110, 110)))
+    canvas = np.full((400, 600, 3), 128, np.uint8)
+    canvas[75:325, 175:425] = face  # centred
+    canvas[10:120, 480:590] = small  # a smaller bystander in the corner
+    result = embedder.analyse(canvas)
+    assert (result.width, result.height) == (600, 400)
+    assert len(result.faces) >= 2
+    assert result.subject is not None and result.subject_index is not None
+    x1, y1, x2, y2 = result.subject.box
+    assert 175 <= (x1 + x2) / 2 <= 425 and 75 <= (y1 + y2) / 2 <= 325
+    empty = embedder.analyse(np.full((200, 200, 3), 128, np.uint8))
+    assert empty.faces == [] and empty.subject is None

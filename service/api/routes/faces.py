@@ -13,7 +13,6 @@ from service.api.deps import EmbedderDep, SettingsDep
 from service.api.errors import problem_responses
 from service.api.limits import read_upload
 from service.api.schemas import DetectedFace, FaceDetectionResponse, FaceQualityPublic, ImageInfo
-from service.faces import analyse_image
 
 router = APIRouter(prefix="/v1/faces", tags=["faces"])
 
@@ -37,7 +36,7 @@ async def detect_faces(
     """
     data = await read_upload(image, settings.max_upload_bytes)
     # Decoding, detection and embedding hold the CPU for tens of milliseconds or more: keep them off the event loop.
-    analysis = await run_in_threadpool(analyse_image, embedder, data)
+    analysis = await run_in_threadpool(embedder.analyse, data)
     return FaceDetectionResponse(
         model_id=embedder.model_id,
         model_trained=embedder.package.trained,
