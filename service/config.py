@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     host: str = Field(default="127.0.0.1", description="Address `python -m service` binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `python -m service` listens on.")
+    database_url: str = Field(
+        default="sqlite:///./var/facegate.db",
+        min_length=1,
+        description="SQLAlchemy URL of the database (sqlite:///path or postgresql+psycopg://user:pw@host/db).",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,0 +1,95 @@
+"""The access log is append-only at the database level, on both dialects: UPDATE and DELETE are refused by a
+trigger (whatever the client), while the SET NULL of a deleted door, key or person still goes through."""
+
+from __future__ import annotations
+
+import pytest
+from pg import PostgresServer
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from service.db.migrate import upgrade
+from service.db.models import AccessLogEntry, ApiKey, Decision, Door, KeyRole, Person
+from service.db.session import create_db_engine
+
+
+def _log_one(session: Session) -> AccessLogEntry:
+    person = Person(external_id="E-1", display_name="Eve")
+    door = Door(name="lab", timezone="UTC")
+    key = ApiKey(name="t", prefix="fg_lab", secret_hash="00" * 32, role=KeyRole.TERMINAL)
+    session.add_all([person, door, key])
+    session.flush()
+    entry = AccessLogEntry(
+        door_id=door.id,
+        door_name=door.name,
+        key_id=key.id,
+        person_id=person.id,
+        person_external_id=person.external_id,
+        decision=Decision.DENIED,
+        reason="outside_schedule",
+        score=0.8,
+        margin=0.4,
+        latency_ms=12.0,
+        model_id="m1",
+    )
+    session.add(entry)
+    session.commit()
+    return entry
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"decision": "granted"}, {"reason": "granted"}, {"score": 0.99}, {"person_external_id": "X"}, {"quality": None}],
+    ids=["decision", "reason", "score", "person_external_id", "same_value"],
+)
+def test_update_is_refused(session: Session, values: dict[str, object]) -> None:
+    entry = _log_one(session)
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(update(AccessLogEntry).where(AccessLogEntry.id == entry.id).values(**values))
+    session.rollback()
+    assert session.get_one(AccessLogEntry, entry.id, populate_existing=True).decision is Decision.DENIED
+
+
+def test_repointing_a_reference_is_refused(session: Session) -> None:
+    entry = _log_one(session)
+    other = Person(external_id="E-2", display_name="Mallory")
+    session.add(other)
+    session.flush()
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(update(AccessLogEntry).where(AccessLogEntry.id == entry.id).values(person_id=other.id))
+
+
+def test_delete_is_refused(session: Session) -> None:
+    entry = _log_one(session)
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(delete(AccessLogEntry).where(AccessLogEntry.id == entry.id))
+    session.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(delete(AccessLogEntry))  # SQLite's truncate optimisation must not skip the trigger
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(AccessLogEntry)) == 1
+
+
+def test_truncate_is_refused_on_postgresql(postgres: PostgresServer) -> None:
+    url = postgres.create_database()
+    upgrade(url)
+    engine = create_db_engine(url)
+    try:
+        with Session(engine) as session:
+            _log_one(session)
+            with pytest.raises(DBAPIError, match="append-only"):
+                session.execute(text("TRUNCATE access_log"))
+    finally:
+        engine.dispose()
+        postgres.drop_database(url)
+
+
+def test_deleting_references_keeps_the_entry(session: Session) -> None:
+    entry = _log_one(session)
+    for model in (Person, Door, ApiKey):
+        session.execute(delete(model))
+    session.commit()
+    kept = session.get_one(AccessLogEntry, entry.id, populate_existing=True)
+    assert (kept.person_id, kept.door_id, kept.key_id) == (None, None, None)
+    assert (kept.person_external_id, kept.door_name, kept.reason, kept.score) == ("E-1", "lab", "outside_schedule", 0.8)
