@@ -424,15 +424,16 @@ def test_truncated_archive(saved: Path, tmp_path: Path) -> None:
 
 
 def test_shipped_default_package() -> None:
-    with pytest.warns(UntrainedModelWarning, match="UNTRAINED"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UntrainedModelWarning)  # a trained package loads without it
         package = load_package()
     assert package.source == DEFAULT_PACKAGE_PATH
-    assert package.trained is False
-    assert "UNTRAINED" in package.card.splitlines()[0]
-    assert package.model_id in package.card
-    assert package.calibration.calibrated is False
-    with pytest.raises(ModelPackageError, match="uncalibrated"):
-        package.calibration.threshold_for(1e-3)
+    assert package.trained is True
+    assert package.model_id in package.card.splitlines()[0]
+    assert package.calibration.calibrated is True
+    thresholds = [package.calibration.threshold_for(far) for far in (1e-2, 1e-3, 1e-4)]
+    assert thresholds == sorted(thresholds) and 0.0 < thresholds[0] < thresholds[-1] < 1.0  # stricter FAR, higher bar
+    assert "LFW" in package.calibration.measured_on
     assert package.config.embedding_size == 512 and package.config.input_size == 112
     with torch.no_grad():
         out = package.network(torch.zeros(1, 3, 112, 112))
