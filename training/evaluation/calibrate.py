@@ -29,16 +29,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from models.package import CALIBRATION_FILE, CONFIG_FILE, Calibration, ThresholdPoint
+from training.evaluation.protocol import allowed_false_accepts
 
 DEFAULT_FARS = (1e-2, 1e-3, 1e-4)
-_FAR_RELATIVE_SLACK = 1e-9  # as in training.evaluation.protocol: far·n may land just below an integer
-
-
-def allowed_false_accepts(far: float, n_impostors: int) -> int:
-    """``floor(far · n)``, the false accepts a threshold at ``far`` may let through."""
-    if not 0.0 <= far <= 1.0:
-        raise ValueError(f"far must be in [0, 1], got {far}")
-    return math.floor(far * n_impostors * (1.0 + _FAR_RELATIVE_SLACK))
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,9 @@ def _require_both_classes(same: BoolArray) -> None:
         raise ValueError("need both genuine (same) and impostor (different) pairs")
 
 
-def _allowed_false_accepts(far: float, n_impostors: int) -> int:
+def allowed_false_accepts(far: float, n_impostors: int) -> int:
+    """``floor(far · n)``, the false accepts a threshold at ``far`` may let through (a tiny relative
+    slack keeps ``0.29 · 100`` from landing just below 29)."""
     if not 0.0 <= far <= 1.0:
         raise ValueError(f"far must be in [0, 1], got {far}")
     return math.floor(far * n_impostors * (1.0 + _FAR_RELATIVE_SLACK))
@@ -173,7 +175,7 @@ def threshold_at_far(impostor_scores: ArrayLike, far: float) -> float:
     imp = np.asarray(impostor_scores, dtype=np.float64)
     if imp.ndim != 1 or imp.size == 0 or not np.isfinite(imp).all():
         raise ValueError("impostor_scores must be a non-empty 1-D array of finite scores")
-    allowed = _allowed_false_accepts(far, imp.size)
+    allowed = allowed_false_accepts(far, imp.size)
     values, counts = np.unique(imp, return_counts=True)
     accepted = np.cumsum(counts[::-1])[::-1]  # accepted[i] = #{impostor >= values[i]}
     qualifying = np.flatnonzero(accepted <= allowed)
@@ -191,7 +193,7 @@ def tar_at_far(scores: ArrayLike, same: ArrayLike, far: float) -> tuple[float, f
     """
     s, y = _validate(scores, same)
     _require_both_classes(y)
-    allowed = _allowed_false_accepts(far, int((~y).sum()))
+    allowed = allowed_false_accepts(far, int((~y).sum()))
     far_curve, tar_curve, thresholds = roc_curve(s, y)
     false_accepts = np.rint(far_curve * (~y).sum())
     i = int(np.flatnonzero(false_accepts <= allowed)[-1])  # far_curve is non-decreasing
