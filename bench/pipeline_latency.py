@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.metadata as md
-import importlib.util
 import io
 import json
 import os
@@ -88,13 +87,13 @@ class Dlib:
     def __init__(self) -> None:
         import dlib
 
-        spec = importlib.util.find_spec("face_recognition_models")  # its __init__ needs pkg_resources
-        if spec is None or not spec.submodule_search_locations:
-            raise SystemExit("install the reference: pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0")
-        dat = Path(next(iter(spec.submodule_search_locations))) / "models"
-        self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(dat / "shape_predictor_5_face_landmarks.dat"))
-        self.encoder = dlib.face_recognition_model_v1(str(dat / "dlib_face_recognition_resnet_model_v1.dat"))
+        from training.evaluation.reference import DlibFaceModel, ReferenceUnavailableError
+
+        try:
+            model = DlibFaceModel()  # locates the .dat files without importing face_recognition_models
+        except ReferenceUnavailableError as exc:
+            raise SystemExit(f"install the reference: {exc}") from exc
+        self.detector, self.predictor, self.encoder = model.detector, model.shape_predictor, model.recognizer
         # No threading knob in dlib's Python API; this wheel has no BLAS, so HOG and the ResNet run on one thread.
         self.build = {
             f: bool(getattr(dlib, f, False)) for f in ("DLIB_USE_BLAS", "DLIB_USE_CUDA", "USE_AVX_INSTRUCTIONS")
