@@ -96,18 +96,30 @@ def read_manifest(out_dir: Path) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
-def load_cache(out_dir: Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """All aligned crops ``(N, S, S, 3)`` (memory-mapped per shard, then concatenated) and the
-    manifest rows of the samples that have a crop, in the same order."""
-    crops, rows = [], []
+def iter_cache(out_dir: Path) -> Iterator[tuple[dict[str, Any], np.ndarray | None]]:
+    """Every manifest row with its aligned crop (a view into the memory-mapped shard; ``None`` for
+    samples without a face), in sample order. A shard is opened only when one of its rows has a crop."""
     for manifest in sorted(out_dir.glob("shard-*.jsonl")):
-        shard = np.load(manifest.with_suffix(".npy"), mmap_mode="r")
+        shard = None
         with manifest.open() as fh:
             for line in fh:
                 row = json.loads(line)
-                if row["status"] == "ok":
-                    rows.append(row)
-                    crops.append(shard[row["row"]])
+                if row["status"] != "ok":
+                    yield row, None
+                    continue
+                if shard is None:
+                    shard = np.load(manifest.with_suffix(".npy"), mmap_mode="r")
+                yield row, shard[row["row"]]
+
+
+def load_cache(out_dir: Path) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """All aligned crops ``(N, S, S, 3)`` and the manifest rows of the samples that have a crop,
+    in the same order."""
+    crops, rows = [], []
+    for row, crop in iter_cache(out_dir):
+        if crop is not None:
+            rows.append(row)
+            crops.append(crop)
     if not crops:
         return np.zeros((0, 112, 112, 3), np.uint8), []
     return np.stack(crops), rows

@@ -45,6 +45,7 @@ from PIL import Image
 from models.imageio import decode_image
 from training.evaluation.pairs import Pair, read_pairs, same_and_folds
 from training.evaluation.protocol import accuracy, best_threshold, eer, kfold_accuracies, roc_curve, tar_at_far
+from training.prepare import iter_cache
 
 logger = logging.getLogger(__name__)
 
@@ -117,19 +118,13 @@ def load_lfw_faces(cache_dir: Path, lfw_root: Path, files: Iterable[str], size: 
     manifests = sorted(Path(cache_dir).glob("shard-*.jsonl"))
     if not manifests:
         raise FileNotFoundError(f"{cache_dir}: no aligned-face cache (shard-*.jsonl); run 'python -m training prepare'")
-    for manifest in manifests:
-        shard = None
-        with manifest.open() as fh:
-            for line in fh:
-                row = json.loads(line)
-                file = _relative(row["file"], root)
-                if file not in needed:
-                    continue
-                status[file] = row["status"]
-                if row["status"] == "ok":
-                    if shard is None:
-                        shard = np.load(manifest.with_suffix(".npy"), mmap_mode="r")
-                    found[file] = np.asarray(shard[row["row"]])
+    for row, crop in iter_cache(Path(cache_dir)):
+        file = _relative(row["file"], root)
+        if file not in needed:
+            continue
+        status[file] = row["status"]
+        if crop is not None:
+            found[file] = np.asarray(crop)
     crops = np.empty((len(wanted), size, size, 3), np.uint8)
     for i, file in enumerate(wanted):
         status.setdefault(file, "missing")
