@@ -1,0 +1,1 @@
+"""The service's decisions: policy, matching, access checks, enrolment — no HTTP here."""
