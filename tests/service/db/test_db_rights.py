@@ -1,0 +1,443 @@
+"""The rights repositories (doors, groups, rules) on SQLite and PostgreSQL: CRUD, the codes of each refusal,
+that a refusal writes nothing, the SQL cascades, and that ``rules_for`` loads exactly the applicable rules
+in one query."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Engine, event, func, select
+from sqlalchemy.orm import Session
+
+from service.core.policy import Reason, Rule, Subject, Window, decide_rights
+from service.db.models import AccessRule, ApiKeyDoor, Door, Group, GroupMember, KeyRole, Person, RuleWindow
+from service.repositories import doors, groups, rules
+from service.repositories.errors import ConflictError, InvalidValueError, NotFoundError
+from service.repositories.keys import create_key
+
+T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)  # a Monday
+
+
+def _person(session: Session, external_id: str) -> int:
+    person = Person(external_id=external_id, display_name=f"person {external_id}")
+    session.add(person)
+    session.flush()
+    return person.id
+
+
+def _count(session: Session, model: type) -> int:
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements the engine runs while the test holds the list."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+# --- doors ---------------------------------------------------------------------------------------------------
+
+
+def test_door_crud(session: Session) -> None:
+    door = doors.create_door(session, name="main entrance", timezone="Europe/Paris")
+    other = doors.create_door(session, name="garage", timezone="UTC")
+    session.commit()
+    session.expunge_all()
+
+    got = doors.get_door(session, door_id=door.id)
+    assert (got.name, got.timezone) == ("main entrance", "Europe/Paris")
+    assert got.created_at.tzinfo is UTC
+    assert doors.get_door_by_name(session, name="garage").id == other.id
+    assert [d.id for d in doors.list_doors(session)] == [door.id, other.id]
+    assert [d.id for d in doors.list_doors(session, limit=1, offset=1)] == [other.id]
+
+    doors.update_door(session, door_id=door.id, timezone="America/New_York")
+    doors.update_door(session, door_id=door.id, name="front")
+    doors.update_door(session, door_id=door.id, name="front")  # its own name is not a conflict
+    session.commit()
+    session.expunge_all()
+    got = doors.get_door(session, door_id=door.id)
+    assert (got.name, got.timezone) == ("front", "America/New_York")
+
+    doors.delete_door(session, door_id=door.id)
+    session.commit()
+    with pytest.raises(NotFoundError) as caught:
+        doors.get_door(session, door_id=door.id)
+    assert caught.value.code == "door_not_found"
+    with pytest.raises(NotFoundError):
+        doors.get_door_by_name(session, name="front")
+    with pytest.raises(NotFoundError):
+        doors.delete_door(session, door_id=door.id)
+    with pytest.raises(NotFoundError):
+        doors.update_door(session, door_id=door.id, name="again")
+
+
+def test_door_name_taken(session: Session) -> None:
+    first = doors.create_door(session, name="lab", timezone="UTC")
+    second = doors.create_door(session, name="office", timezone="UTC")
+    session.commit()
+    with pytest.raises(ConflictError) as caught:
+        doors.create_door(session, name="lab", timezone="Europe/Paris")
+    assert caught.value.code == "name_taken"
+    with pytest.raises(ConflictError):
+        doors.update_door(session, door_id=second.id, name="lab", timezone="Asia/Tokyo")
+    session.commit()
+    session.expunge_all()
+    assert [(d.id, d.name, d.timezone) for d in doors.list_doors(session)] == [
+        (first.id, "lab", "UTC"),
+        (second.id, "office", "UTC"),
+    ]
+
+
+def test_a_name_taken_between_check_and_write_is_still_a_conflict(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another transaction can take the name after the SELECT: the unique index refuses the flush, and that
+    # must surface as the same 409, not as a driver error.
+    doors.create_door(session, name="race", timezone="UTC")
+    monkeypatch.setattr(doors, "_check_name_free", lambda *_args, **_kwargs: None)
+    with pytest.raises(ConflictError) as caught:
+        doors.create_door(session, name="race", timezone="UTC")
+    assert caught.value.code == "name_taken"
+
+
+@pytest.mark.parametrize(
+    "timezone_name",
+    ["Mars/Olympus", "Europe", "Europe/", "", " UTC", "a" * 300, "UTC\x00", "../etc/passwd"],
+    ids=["unknown", "folder", "slash", "empty", "space", "long", "nul", "path"],
+)
+def test_door_timezone_invalid(session: Session, timezone_name: str) -> None:
+    door = doors.create_door(session, name="tz", timezone="UTC")
+    with pytest.raises(InvalidValueError) as caught:
+        doors.create_door(session, name="tz2", timezone=timezone_name)
+    assert caught.value.code == "timezone_invalid"
+    with pytest.raises(InvalidValueError):
+        doors.update_door(session, door_id=door.id, name="renamed", timezone=timezone_name)
+    session.commit()
+    session.expunge_all()
+    assert [(d.name, d.timezone) for d in doors.list_doors(session)] == [("tz", "UTC")]
+
+
+@pytest.mark.parametrize(
+    "name", ["", " lab", "lab\n", "x" * 101, "la\x00b", "la\ud800b"], ids=["empty", "lead", "nl", "long", "nul", "surr"]
+)
+def test_unusable_names_are_refused(session: Session, name: str) -> None:
+    for create in (
+        lambda: doors.create_door(session, name=name, timezone="UTC"),
+        lambda: groups.create_group(session, name=name),
+    ):
+        with pytest.raises(InvalidValueError) as caught:
+            create()
+        assert caught.value.code == "name_invalid"
+    session.commit()
+    assert _count(session, Door) == _count(session, Group) == 0
+
+
+def test_longest_name_and_unicode_are_kept(session: Session) -> None:
+    name = "Tür " + "é" * 96
+    door = doors.create_door(session, name=name, timezone="Europe/Berlin")
+    session.commit()
+    session.expunge_all()
+    assert doors.get_door(session, door_id=door.id).name == name
+
+
+def test_deleting_a_door_deletes_its_rules_and_key_bindings(session: Session) -> None:
+    person = _person(session, "D-1")
+    door = doors.create_door(session, name="doomed", timezone="UTC")
+    kept = doors.create_door(session, name="kept", timezone="UTC")
+    at_door = rules.create_rule(session, person_id=person, door_id=door.id, windows=[(0, 60, 120)])
+    at_kept = rules.create_rule(session, person_id=person, door_id=kept.id)
+    everywhere = rules.create_rule(session, person_id=person)
+    key, _ = create_key(session, name="t", role=KeyRole.TERMINAL, door_ids=[door.id, kept.id])
+    session.commit()
+
+    doors.delete_door(session, door_id=door.id)
+    session.commit()
+    session.expunge_all()
+    assert session.scalars(select(AccessRule.id).order_by(AccessRule.id)).all() == [at_kept.id, everywhere.id]
+    assert _count(session, RuleWindow) == 0
+    assert session.scalars(select(ApiKeyDoor.door_id).where(ApiKeyDoor.key_id == key.id)).all() == [kept.id]
+    assert at_door.id not in [rule.id for rule in rules.list_rules(session)]
+
+
+# --- groups --------------------------------------------------------------------------------------------------
+
+
+def test_group_crud_and_members(session: Session) -> None:
+    group = groups.create_group(session, name="staff")
+    other = groups.create_group(session, name="visitors")
+    alice, bob = _person(session, "G-1"), _person(session, "G-2")
+    session.commit()
+
+    assert [g.id for g in groups.list_groups(session)] == [group.id, other.id]
+    assert [g.id for g in groups.list_groups(session, limit=1, offset=1)] == [other.id]
+    assert groups.add_member(session, group_id=group.id, person_id=bob) is True
+    assert groups.add_member(session, group_id=group.id, person_id=alice) is True
+    assert groups.add_member(session, group_id=group.id, person_id=alice) is False  # idempotent
+    assert groups.add_member(session, group_id=other.id, person_id=alice) is True
+    session.commit()
+    session.expunge_all()
+
+    assert [p.id for p in groups.list_members(session, group_id=group.id)] == [alice, bob]
+    assert [p.id for p in groups.list_members(session, group_id=group.id, limit=1, offset=1)] == [bob]
+    assert groups.group_ids_of(session, person_id=alice) == frozenset({group.id, other.id})
+    assert groups.group_ids_of(session, person_id=bob) == frozenset({group.id})
+    assert groups.group_ids_of(session, person_id=10**6) == frozenset()
+
+    groups.update_group(session, group_id=group.id, name="employees")
+    groups.update_group(session, group_id=group.id, name="employees")
+    session.commit()
+    session.expunge_all()
+    assert groups.get_group(session, group_id=group.id).name == "employees"
+
+    groups.remove_member(session, group_id=group.id, person_id=bob)
+    session.commit()
+    assert [p.id for p in groups.list_members(session, group_id=group.id)] == [alice]
+    with pytest.raises(NotFoundError) as caught:
+        groups.remove_member(session, group_id=group.id, person_id=bob)
+    assert caught.value.code == "member_not_found"
+
+
+def test_group_refusals(session: Session) -> None:
+    group = groups.create_group(session, name="staff")
+    other = groups.create_group(session, name="guests")
+    person = _person(session, "G-9")
+    session.commit()
+
+    cases = [
+        (ConflictError, "name_taken", lambda: groups.create_group(session, name="staff")),
+        (ConflictError, "name_taken", lambda: groups.update_group(session, group_id=other.id, name="staff")),
+        (NotFoundError, "group_not_found", lambda: groups.get_group(session, group_id=10**6)),
+        (NotFoundError, "group_not_found", lambda: groups.update_group(session, group_id=10**6, name="x")),
+        (NotFoundError, "group_not_found", lambda: groups.delete_group(session, group_id=10**6)),
+        (NotFoundError, "group_not_found", lambda: groups.add_member(session, group_id=10**6, person_id=person)),
+        (NotFoundError, "person_not_found", lambda: groups.add_member(session, group_id=group.id, person_id=10**6)),
+        (NotFoundError, "group_not_found", lambda: groups.remove_member(session, group_id=10**6, person_id=person)),
+        (NotFoundError, "person_not_found", lambda: groups.remove_member(session, group_id=group.id, person_id=10**6)),
+        (NotFoundError, "member_not_found", lambda: groups.remove_member(session, group_id=group.id, person_id=person)),
+        (NotFoundError, "group_not_found", lambda: groups.list_members(session, group_id=10**6)),
+    ]
+    for error, code, call in cases:
+        with pytest.raises(error) as caught:
+            call()
+        assert caught.value.code == code
+    session.commit()
+    session.expunge_all()
+    assert [(g.id, g.name) for g in groups.list_groups(session)] == [(group.id, "staff"), (other.id, "guests")]
+    assert _count(session, GroupMember) == 0
+
+
+def test_deleting_a_group_deletes_its_memberships_and_rules(session: Session) -> None:
+    person = _person(session, "G-5")
+    group = groups.create_group(session, name="doomed")
+    kept = groups.create_group(session, name="kept")
+    groups.add_member(session, group_id=group.id, person_id=person)
+    groups.add_member(session, group_id=kept.id, person_id=person)
+    rules.create_rule(session, group_id=group.id, windows=[(1, 0, 1440)])
+    kept_rule = rules.create_rule(session, group_id=kept.id)
+    own_rule = rules.create_rule(session, person_id=person)
+    session.commit()
+
+    groups.delete_group(session, group_id=group.id)
+    session.commit()
+    session.expunge_all()
+    assert groups.group_ids_of(session, person_id=person) == frozenset({kept.id})
+    assert session.scalars(select(AccessRule.id).order_by(AccessRule.id)).all() == [kept_rule.id, own_rule.id]
+    assert _count(session, RuleWindow) == 0
+    assert session.get(Person, person) is not None
+
+
+# --- rules ---------------------------------------------------------------------------------------------------
+
+
+def test_rule_round_trip(session: Session) -> None:
+    person = _person(session, "R-1")
+    door = doors.create_door(session, name="r", timezone="Europe/Paris")
+    paris = timezone(timedelta(hours=2))
+    rule = rules.create_rule(
+        session,
+        person_id=person,
+        door_id=door.id,
+        valid_from=datetime(2025, 6, 1, 9, 0, tzinfo=paris),
+        valid_until=datetime(2025, 7, 1, tzinfo=UTC),
+        windows=[(0, 480, 1080), (4, 1320, 360), (0, 480, 1080), (6, 0, 1440)],
+    )
+    session.commit()
+    session.expunge_all()
+
+    got = rules.get_rule(session, rule_id=rule.id)
+    assert (got.person_id, got.group_id, got.door_id) == (person, None, door.id)
+    assert got.valid_from == datetime(2025, 6, 1, 7, 0, tzinfo=UTC)
+    assert got.valid_from.tzinfo is UTC and got.valid_until == datetime(2025, 7, 1, tzinfo=UTC)
+    # The duplicate (0, 480, 1080) is stored once; the others keep their order.
+    assert [(w.weekday, w.start_minute, w.end_minute) for w in got.windows] == [
+        (0, 480, 1080),
+        (4, 1320, 360),
+        (6, 0, 1440),
+    ]
+
+    rules.delete_rule(session, rule_id=rule.id)
+    session.commit()
+    assert _count(session, AccessRule) == _count(session, RuleWindow) == 0
+    with pytest.raises(NotFoundError) as caught:
+        rules.get_rule(session, rule_id=rule.id)
+    assert caught.value.code == "rule_not_found"
+    with pytest.raises(NotFoundError):
+        rules.delete_rule(session, rule_id=rule.id)
+
+
+@pytest.mark.parametrize(
+    ("values", "code"),
+    [
+        ({"person": True, "group": True}, "rule_subject"),
+        ({}, "rule_subject"),
+        ({"person": True, "valid_from": T0, "valid_until": T0}, "validity_invalid"),
+        ({"person": True, "valid_from": T0, "valid_until": T0 - timedelta(seconds=1)}, "validity_invalid"),
+        ({"person": True, "valid_from": datetime(2025, 1, 1)}, "validity_invalid"),
+        ({"person": True, "valid_until": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))}, "validity_invalid"),
+        ({"person": True, "windows": [(7, 0, 60)]}, "window_invalid"),
+        ({"person": True, "windows": [(-1, 0, 60)]}, "window_invalid"),
+        ({"person": True, "windows": [(0, 1440, 60)]}, "window_invalid"),
+        ({"person": True, "windows": [(0, 0, 1441)]}, "window_invalid"),
+        ({"person": True, "windows": [(0, 600, 600)]}, "window_invalid"),
+        ({"person": True, "windows": [(0, 60, 120), (True, 0, 60)]}, "window_invalid"),
+        ({"person": True, "windows": [(0, 60)]}, "window_invalid"),
+        ({"person": True, "windows": [(d, m, m + 1) for d in range(7) for m in range(25)]}, "window_invalid"),
+        ({"person": 10**6}, "person_not_found"),
+        ({"group": 10**6}, "group_not_found"),
+        ({"person": True, "door": 10**6}, "door_not_found"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_rule_refusals_write_nothing(session: Session, values: dict[str, object], code: str) -> None:
+    person = _person(session, "R-2")
+    group = groups.create_group(session, name="r-group")
+    door = doors.create_door(session, name="r-door", timezone="UTC")
+    session.commit()
+
+    def pick(key: str, real: int) -> object:
+        given = values.get(key)
+        return real if given is True else given
+
+    with pytest.raises((InvalidValueError, NotFoundError)) as caught:
+        rules.create_rule(
+            session,
+            person_id=pick("person", person),  # type: ignore[arg-type]
+            group_id=pick("group", group.id),  # type: ignore[arg-type]
+            door_id=pick("door", door.id),  # type: ignore[arg-type]
+            valid_from=values.get("valid_from"),  # type: ignore[arg-type]
+            valid_until=values.get("valid_until"),  # type: ignore[arg-type]
+            windows=values.get("windows", ()),  # type: ignore[arg-type]
+        )
+    assert caught.value.code == code
+    session.commit()
+    assert _count(session, AccessRule) == _count(session, RuleWindow) == 0
+
+
+def test_window_limits_are_accepted(session: Session) -> None:
+    person = _person(session, "R-3")
+    limits = [(6, 0, 1440), (0, 1439, 0), (3, 1380, 60)]
+    hourly = [(day, hour * 60, hour * 60 + 60) for day in range(7) for hour in range(24)]
+    rule = rules.create_rule(session, person_id=person, windows=limits + hourly[: rules.MAX_WINDOWS - len(limits)])
+    session.commit()
+    assert len(rules.get_rule(session, rule_id=rule.id).windows) == rules.MAX_WINDOWS
+
+
+def test_list_rules_filters_on_the_rules_own_columns(session: Session) -> None:
+    alice, bob = _person(session, "L-1"), _person(session, "L-2")
+    group = groups.create_group(session, name="l-group")
+    groups.add_member(session, group_id=group.id, person_id=alice)
+    one = doors.create_door(session, name="l-one", timezone="UTC")
+    two = doors.create_door(session, name="l-two", timezone="UTC")
+    r1 = rules.create_rule(session, person_id=alice, door_id=one.id, windows=[(0, 0, 60)])
+    r2 = rules.create_rule(session, person_id=alice)
+    r3 = rules.create_rule(session, group_id=group.id, door_id=one.id)
+    r4 = rules.create_rule(session, person_id=bob, door_id=two.id)
+    session.commit()
+    session.expunge_all()
+
+    def ids(**filters: int) -> list[int]:
+        return [rule.id for rule in rules.list_rules(session, **filters)]
+
+    assert ids() == [r1.id, r2.id, r3.id, r4.id]
+    assert ids(person_id=alice) == [r1.id, r2.id]  # not the group's rule
+    assert ids(group_id=group.id) == [r3.id]
+    assert ids(door_id=one.id) == [r1.id, r3.id]  # not the all-doors rule
+    assert ids(person_id=alice, door_id=one.id) == [r1.id]
+    assert ids(person_id=bob, door_id=one.id) == []
+    assert ids(limit=2, offset=1) == [r2.id, r3.id]
+    listed = rules.list_rules(session, person_id=alice)
+    assert [(w.weekday, w.start_minute, w.end_minute) for w in listed[0].windows] == [(0, 0, 60)]
+
+
+def test_rules_for_loads_exactly_the_applicable_rules_in_one_query(session: Session, statements: list[str]) -> None:
+    alice, bob = _person(session, "F-1"), _person(session, "F-2")
+    member, outsider = groups.create_group(session, name="f-in"), groups.create_group(session, name="f-out")
+    groups.add_member(session, group_id=member.id, person_id=alice)
+    door = doors.create_door(session, name="f-door", timezone="Europe/Paris")
+    elsewhere = doors.create_door(session, name="f-else", timezone="UTC")
+    until = T0 + timedelta(days=30)
+    applicable = [
+        rules.create_rule(session, person_id=alice, door_id=door.id, windows=[(0, 480, 1080), (4, 1320, 360)]),
+        rules.create_rule(session, person_id=alice, valid_from=T0, valid_until=until),
+        rules.create_rule(session, group_id=member.id, door_id=door.id, windows=[(5, 0, 1440)]),
+        rules.create_rule(session, group_id=member.id),
+    ]
+    for values in (
+        {"person_id": alice, "door_id": elsewhere.id},
+        {"group_id": member.id, "door_id": elsewhere.id},
+        {"group_id": outsider.id, "door_id": door.id},
+        {"group_id": outsider.id},
+        {"person_id": bob, "door_id": door.id},
+        {"person_id": bob},
+    ):
+        rules.create_rule(session, **values)  # type: ignore[arg-type]
+    session.commit()
+    session.expunge_all()
+
+    group_ids = groups.group_ids_of(session, person_id=alice)
+    statements.clear()
+    loaded = rules.rules_for(session, person_id=alice, group_ids=group_ids, door_id=door.id)
+    assert len(statements) == 1, statements
+    assert loaded == [
+        Rule(applicable[0].id, door.id, alice, None, None, None, (Window(0, 480, 1080), Window(4, 1320, 360))),
+        Rule(applicable[1].id, None, alice, None, T0, until, ()),
+        Rule(applicable[2].id, door.id, None, member.id, None, None, (Window(5, 0, 1440),)),
+        Rule(applicable[3].id, None, None, member.id, None, None, ()),
+    ]
+    without_groups = rules.rules_for(session, person_id=alice, group_ids=[], door_id=door.id)
+    assert [rule.id for rule in without_groups] == [applicable[0].id, applicable[1].id]
+    assert rules.rules_for(session, person_id=10**6, group_ids=(), door_id=door.id) == []
+
+
+def test_rules_for_feeds_the_policy(session: Session) -> None:
+    # The loaded values are what decide_rights needs: a night shift at a Paris door, Friday 22:00 to 06:00.
+    person = _person(session, "P-1")
+    door = doors.create_door(session, name="p-door", timezone="Europe/Paris")
+    rule = rules.create_rule(session, person_id=person, door_id=door.id, windows=[(4, 22 * 60, 6 * 60)])
+    session.commit()
+    subject = Subject(person_id=person, active=True, valid_from=None, valid_until=None, group_ids=frozenset())
+    loaded = rules.rules_for(session, person_id=person, group_ids=(), door_id=door.id)
+
+    def decide(at: datetime) -> Reason:
+        return decide_rights(subject, loaded, door_id=door.id, door_timezone=door.timezone, at=at).reason
+
+    saturday_3am_paris = datetime(2025, 3, 8, 2, 0, tzinfo=UTC)
+    assert decide(saturday_3am_paris) is Reason.GRANTED
+    assert decide(saturday_3am_paris + timedelta(hours=4)) is Reason.OUTSIDE_SCHEDULE
+    friday_2230_paris = datetime(2025, 3, 7, 21, 30, tzinfo=UTC)
+    granted = decide_rights(subject, loaded, door_id=door.id, door_timezone=door.timezone, at=friday_2230_paris)
+    assert granted.rule_id == rule.id
+    # The same instant read in UTC is 21:30, before the window: the door's zone is what counts.
+    assert decide_rights(subject, loaded, door_id=door.id, door_timezone="UTC", at=friday_2230_paris).reason is (
+        Reason.OUTSIDE_SCHEDULE
+    )
