@@ -8,8 +8,9 @@ its terminal-key bindings in SQL (ON DELETE CASCADE); its access-log entries kee
 from __future__ import annotations
 
 import unicodedata
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,18 @@ from service.repositories.errors import ConflictError, InvalidValueError, NotFou
 
 NAME_MAX_LENGTH = 100  # the width of doors.name and groups.name
 TIMEZONE_MAX_LENGTH = 64  # the width of doors.timezone
+
+Row = TypeVar("Row")
+
+
+def page(session: Session, statement: Select[Row], *, limit: int, offset: int) -> tuple[list[Row], int]:
+    """One page of an ordered ``statement`` and the number of rows in all pages (shared by the rights tables).
+
+    The total is counted over the same statement, so it cannot disagree with the filters of the page.
+    """
+    counted: Select[Any] = select(func.count()).select_from(statement.order_by(None).subquery())
+    total = session.scalar(counted) or 0
+    return list(session.scalars(statement.limit(limit).offset(offset))), total
 
 
 def check_name(name: str, *, max_length: int = NAME_MAX_LENGTH) -> str:
@@ -93,9 +106,9 @@ def get_door_by_name(session: Session, *, name: str) -> Door:
     return door
 
 
-def list_doors(session: Session, *, limit: int = 100, offset: int = 0) -> list[Door]:
-    """One page of doors, oldest first (by id, so pages do not shift as doors are renamed)."""
-    return list(session.scalars(select(Door).order_by(Door.id).limit(limit).offset(offset)))
+def list_doors(session: Session, *, limit: int = 100, offset: int = 0) -> tuple[list[Door], int]:
+    """One page of doors by id (so pages do not shift as doors are renamed), and how many doors there are."""
+    return page(session, select(Door).order_by(Door.id), limit=limit, offset=offset)
 
 
 def update_door(session: Session, *, door_id: int, name: str | None = None, timezone: str | None = None) -> Door:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db.models import Group, GroupMember, Person
-from service.repositories.doors import check_name
+from service.repositories.doors import check_name, page
 from service.repositories.errors import ConflictError, NotFoundError
 
 
@@ -50,9 +50,9 @@ def get_group(session: Session, *, group_id: int) -> Group:
     return group
 
 
-def list_groups(session: Session, *, limit: int = 100, offset: int = 0) -> list[Group]:
-    """One page of groups, by id."""
-    return list(session.scalars(select(Group).order_by(Group.id).limit(limit).offset(offset)))
+def list_groups(session: Session, *, limit: int = 100, offset: int = 0) -> tuple[list[Group], int]:
+    """One page of groups by id, and how many groups there are."""
+    return page(session, select(Group).order_by(Group.id), limit=limit, offset=offset)
 
 
 def update_group(session: Session, *, group_id: int, name: str) -> Group:
@@ -104,19 +104,17 @@ def remove_member(session: Session, *, group_id: int, person_id: int) -> None:
     session.flush()
 
 
-def list_members(session: Session, *, group_id: int, limit: int = 100, offset: int = 0) -> list[Person]:
-    """One page of the group's members, by person id; ``group_not_found`` for an unknown group (an empty list
-    would read as "nobody")."""
+def list_members(session: Session, *, group_id: int, limit: int = 100, offset: int = 0) -> tuple[list[Person], int]:
+    """One page of the group's members by person id, and how many there are; ``group_not_found`` for an
+    unknown group (an empty page would read as "nobody")."""
     get_group(session, group_id=group_id)
     statement = (
         select(Person)
         .join(GroupMember, GroupMember.person_id == Person.id)
         .where(GroupMember.group_id == group_id)
         .order_by(Person.id)
-        .limit(limit)
-        .offset(offset)
     )
-    return list(session.scalars(statement))
+    return page(session, statement, limit=limit, offset=offset)
 
 
 def group_ids_of(session: Session, *, person_id: int) -> frozenset[int]:

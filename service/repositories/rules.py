@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from service.core import policy
 from service.db.models import AccessRule, Door, Group, Person, RuleWindow
+from service.repositories.doors import page
 from service.repositories.errors import InvalidValueError, NotFoundError
 
 # (weekday 0 = Monday, start_minute, end_minute), as in the rule_windows table.
@@ -121,8 +122,9 @@ def list_rules(
     door_id: int | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[AccessRule]:
-    """One page of rules by id, windows loaded, filtered on the given columns (all of them must match).
+) -> tuple[list[AccessRule], int]:
+    """One page of rules by id, windows loaded, filtered on the given columns (all of them must match), and
+    how many rules pass the filters.
 
     The filters match the rule's own columns: ``person_id`` finds the rules naming that person, not those they
     get through a group, and ``door_id`` finds the rules naming that door, not the all-doors ones. An
@@ -135,7 +137,7 @@ def list_rules(
         statement = statement.where(AccessRule.group_id == group_id)
     if door_id is not None:
         statement = statement.where(AccessRule.door_id == door_id)
-    return list(session.scalars(statement.limit(limit).offset(offset)))
+    return page(session, statement, limit=limit, offset=offset)
 
 
 def delete_rule(session: Session, *, rule_id: int) -> None:

@@ -57,8 +57,11 @@ def test_door_crud(session: Session) -> None:
     assert (got.name, got.timezone) == ("main entrance", "Europe/Paris")
     assert got.created_at.tzinfo is UTC
     assert doors.get_door_by_name(session, name="garage").id == other.id
-    assert [d.id for d in doors.list_doors(session)] == [door.id, other.id]
-    assert [d.id for d in doors.list_doors(session, limit=1, offset=1)] == [other.id]
+    listed, total = doors.list_doors(session)
+    assert ([d.id for d in listed], total) == ([door.id, other.id], 2)
+    listed, total = doors.list_doors(session, limit=1, offset=1)
+    assert ([d.id for d in listed], total) == ([other.id], 2)
+    assert doors.list_doors(session, offset=2) == ([], 2)
 
     doors.update_door(session, door_id=door.id, timezone="America/New_York")
     doors.update_door(session, door_id=door.id, name="front")
@@ -92,7 +95,7 @@ def test_door_name_taken(session: Session) -> None:
         doors.update_door(session, door_id=second.id, name="lab", timezone="Asia/Tokyo")
     session.commit()
     session.expunge_all()
-    assert [(d.id, d.name, d.timezone) for d in doors.list_doors(session)] == [
+    assert [(d.id, d.name, d.timezone) for d in doors.list_doors(session)[0]] == [
         (first.id, "lab", "UTC"),
         (second.id, "office", "UTC"),
     ]
@@ -124,7 +127,7 @@ def test_door_timezone_invalid(session: Session, timezone_name: str) -> None:
         doors.update_door(session, door_id=door.id, name="renamed", timezone=timezone_name)
     session.commit()
     session.expunge_all()
-    assert [(d.name, d.timezone) for d in doors.list_doors(session)] == [("tz", "UTC")]
+    assert [(d.name, d.timezone) for d in doors.list_doors(session)[0]] == [("tz", "UTC")]
 
 
 @pytest.mark.parametrize(
@@ -166,7 +169,7 @@ def test_deleting_a_door_deletes_its_rules_and_key_bindings(session: Session) ->
     assert session.scalars(select(AccessRule.id).order_by(AccessRule.id)).all() == [at_kept.id, everywhere.id]
     assert _count(session, RuleWindow) == 0
     assert session.scalars(select(ApiKeyDoor.door_id).where(ApiKeyDoor.key_id == key.id)).all() == [kept.id]
-    assert at_door.id not in [rule.id for rule in rules.list_rules(session)]
+    assert at_door.id not in [rule.id for rule in rules.list_rules(session)[0]]
 
 
 # --- groups --------------------------------------------------------------------------------------------------
@@ -178,8 +181,8 @@ def test_group_crud_and_members(session: Session) -> None:
     alice, bob = _person(session, "G-1"), _person(session, "G-2")
     session.commit()
 
-    assert [g.id for g in groups.list_groups(session)] == [group.id, other.id]
-    assert [g.id for g in groups.list_groups(session, limit=1, offset=1)] == [other.id]
+    listed, total = groups.list_groups(session, limit=1, offset=1)
+    assert ([g.id for g in listed], total) == ([other.id], 2)
     assert groups.add_member(session, group_id=group.id, person_id=bob) is True
     assert groups.add_member(session, group_id=group.id, person_id=alice) is True
     assert groups.add_member(session, group_id=group.id, person_id=alice) is False  # idempotent
@@ -187,8 +190,9 @@ def test_group_crud_and_members(session: Session) -> None:
     session.commit()
     session.expunge_all()
 
-    assert [p.id for p in groups.list_members(session, group_id=group.id)] == [alice, bob]
-    assert [p.id for p in groups.list_members(session, group_id=group.id, limit=1, offset=1)] == [bob]
+    assert [p.id for p in groups.list_members(session, group_id=group.id)[0]] == [alice, bob]
+    members, total = groups.list_members(session, group_id=group.id, limit=1, offset=1)
+    assert ([p.id for p in members], total) == ([bob], 2)
     assert groups.group_ids_of(session, person_id=alice) == frozenset({group.id, other.id})
     assert groups.group_ids_of(session, person_id=bob) == frozenset({group.id})
     assert groups.group_ids_of(session, person_id=10**6) == frozenset()
@@ -201,7 +205,7 @@ def test_group_crud_and_members(session: Session) -> None:
 
     groups.remove_member(session, group_id=group.id, person_id=bob)
     session.commit()
-    assert [p.id for p in groups.list_members(session, group_id=group.id)] == [alice]
+    assert groups.list_members(session, group_id=group.id)[1] == 1
     with pytest.raises(NotFoundError) as caught:
         groups.remove_member(session, group_id=group.id, person_id=bob)
     assert caught.value.code == "member_not_found"
@@ -232,7 +236,7 @@ def test_group_refusals(session: Session) -> None:
         assert caught.value.code == code
     session.commit()
     session.expunge_all()
-    assert [(g.id, g.name) for g in groups.list_groups(session)] == [(group.id, "staff"), (other.id, "guests")]
+    assert [(g.id, g.name) for g in groups.list_groups(session)[0]] == [(group.id, "staff"), (other.id, "guests")]
     assert _count(session, GroupMember) == 0
 
 
@@ -366,7 +370,10 @@ def test_list_rules_filters_on_the_rules_own_columns(session: Session) -> None:
     session.expunge_all()
 
     def ids(**filters: int) -> list[int]:
-        return [rule.id for rule in rules.list_rules(session, **filters)]
+        listed, total = rules.list_rules(session, **filters)
+        if "limit" not in filters:
+            assert total == len(listed)
+        return [rule.id for rule in listed]
 
     assert ids() == [r1.id, r2.id, r3.id, r4.id]
     assert ids(person_id=alice) == [r1.id, r2.id]  # not the group's rule
@@ -375,7 +382,8 @@ def test_list_rules_filters_on_the_rules_own_columns(session: Session) -> None:
     assert ids(person_id=alice, door_id=one.id) == [r1.id]
     assert ids(person_id=bob, door_id=one.id) == []
     assert ids(limit=2, offset=1) == [r2.id, r3.id]
-    listed = rules.list_rules(session, person_id=alice)
+    assert rules.list_rules(session, door_id=one.id, limit=1)[1] == 2
+    listed, _ = rules.list_rules(session, person_id=alice)
     assert [(w.weekday, w.start_minute, w.end_minute) for w in listed[0].windows] == [(0, 0, 60)]
 
 
