@@ -145,6 +145,9 @@ class HnswStructure:
         self._alive = np.empty(0, np.uint8)  # bitmap over nodes, faiss's bit order (node i: byte i >> 3, bit i & 7)
         self._label_of: dict[int, int] = {}  # template id → its live node
 
+    def configure_search(self, config: IndexConfig) -> None:
+        self._ef_search = config.hnsw_ef_search
+
     @property
     def dead_fraction(self) -> float:
         total = int(self._index.ntotal)
@@ -201,6 +204,9 @@ class IvfStructure:
         self._index.cp.spherical = True  # unit vectors: centroids on the sphere, as the queries are
         self._index.train(vectors)
         self._index.add_with_ids(vectors, template_ids)
+
+    def configure_search(self, config: IndexConfig) -> None:
+        self._nprobe = min(config.ivf_nprobe, self.nlist)
 
     def add(self, template_ids: np.ndarray, vectors: np.ndarray, *, replacing: bool) -> None:
         if replacing:

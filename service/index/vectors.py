@@ -18,6 +18,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import faiss
@@ -79,6 +80,18 @@ class VectorIndex:
         with self._lock:
             ann = self._ann
             return "exact" if ann is None else ("hnsw" if isinstance(ann, HnswStructure) else "ivf")
+
+    def set_search_params(self, *, hnsw_ef_search: int | None = None, ivf_nprobe: int | None = None) -> None:
+        """Change the search-time knobs without a rebuild: recall against latency, tuned on a live index."""
+        with self._lock:
+            config = self._config
+            self._config = replace(
+                config,
+                hnsw_ef_search=config.hnsw_ef_search if hnsw_ef_search is None else hnsw_ef_search,
+                ivf_nprobe=config.ivf_nprobe if ivf_nprobe is None else ivf_nprobe,
+            )
+            if self._ann is not None:
+                self._ann.configure_search(self._config)
 
     # -- changes ------------------------------------------------------------------------------------------------
 
@@ -191,6 +204,8 @@ class VectorIndex:
                             built.add(present, fresh, replacing=False)
                         else:
                             built.add(present, fresh)
+                if built is not None:
+                    built.configure_search(self._config)  # knobs changed during the build count
                 self._ann = built if len(self._store) else None
             logger.info("index structure %s built over %d templates", kind if built else "exact", len(tids))
         finally:

@@ -350,3 +350,24 @@ def test_searches_run_safely_while_another_thread_changes_the_index(kind: str) -
     assert index.template_ids() == frozenset(ids[kept].tolist())
     for i in np.flatnonzero(kept)[::25]:
         assert index.search(vectors[i], 1)[0][0].template_id == ids[i]
+
+
+@pytest.mark.parametrize(("kind", "knob"), [("hnsw", "hnsw_ef_search"), ("ivf", "ivf_nprobe")])
+def test_search_knobs_change_without_a_rebuild(kind: str, knob: str) -> None:
+    rng = np.random.default_rng(13)
+    ids, persons, vectors = clustered(rng, people=300, per_person=10)
+    index = filled(kind, ids, persons, vectors)
+    ann = index._ann
+    queries = unit(vectors[::10] + 0.3 / np.sqrt(DIM) * rng.standard_normal((300, DIM)))
+    exact = [brute_force(ids, persons, vectors, q, 1)[0].template_id for q in queries]
+
+    def recall() -> float:
+        return float(np.mean([h[0].template_id == e for h, e in zip(index.search(queries, 1), exact, strict=True)]))
+
+    index.set_search_params(**{knob: 1})
+    low = recall()
+    index.set_search_params(**{knob: 10_000})
+    assert index._ann is ann and getattr(index.config, knob) == 10_000
+    assert recall() == 1.0 > low
+    with pytest.raises(ValueError):
+        index.set_search_params(**{knob: 0})
