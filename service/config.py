@@ -10,10 +10,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.imageio import ImageLimits
+from service.core.keys import check_operator_secret
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -30,6 +31,9 @@ class Settings(BaseSettings):
     flip_tta: bool = Field(default=False, description="Add the mirrored face's embedding (slower, a bit more robust).")
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest accepted image upload.")
     max_pixels: int = Field(default=40_000_000, gt=0, description="Largest accepted image, in pixels (W × H).")
+    max_images_per_request: int = Field(
+        default=8, ge=1, le=64, description="Images (enrolment) or frames (access check) one request may carry."
+    )
     log_level: LogLevel = "INFO"
     host: str = Field(default="127.0.0.1", description="Address `python -m service` binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `python -m service` listens on.")
@@ -39,10 +43,88 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the database (sqlite:///path or postgresql+psycopg://user:pw@host/db).",
     )
 
+    migrate_on_start: bool = Field(default=True, description="Upgrade the database schema at start-up.")
+    admin_key: SecretStr | None = Field(
+        default=None, description="A first admin key (≥ 32 characters, no placeholder), stored hashed at start-up."
+    )
+    admin_key_file: Path | None = Field(
+        default=None, description="A file holding the first admin key (a Docker secret: /run/secrets/...)."
+    )
+
+    target_far: float = Field(
+        default=1e-3, gt=0, lt=1, description="False-accept rate the match threshold is read for (calibration.json)."
+    )
+    match_threshold: float | None = Field(
+        default=None, ge=-1, le=1, description="A cosine threshold that overrides the calibrated one (expert use)."
+    )
+    match_margin: float = Field(
+        default=0.05, ge=0, le=2, description="Best person's score minus the next person's must reach this."
+    )
+    top_k: int = Field(default=5, ge=1, le=100, description="People the index returns per face before matching.")
+
+    index_kind: Literal["flat", "hnsw", "ivf"] = Field(
+        default="flat", description="flat: exact search (to ~10^5 templates); hnsw or ivf: approximate, for more."
+    )
+    index_path: Path | None = Field(
+        default=Path("var/index.fgi"), description="Where the index is persisted (a cache of SQL); None: memory only."
+    )
+    index_poll_interval_s: float = Field(
+        default=0.5, gt=0, description="How often a replica checks SQL's template revision for others' changes."
+    )
+
+    detector_min_face_px: int = Field(
+        default=40,
+        ge=12,
+        le=1000,
+        description="Smallest face the detector searches for (box side, pixels). Faces under ~45 px fail the "
+        "min_interocular_px gate anyway; searching for them costs most of the detector's time.",
+    )
+    min_interocular_px: float = Field(default=20.0, ge=0, description="Smallest eye distance accepted, in pixels.")
+    min_det_score: float = Field(default=0.90, ge=0, le=1, description="Lowest detector confidence accepted.")
+    min_blur: float = Field(default=15.0, ge=0, description="Lowest sharpness (Laplacian variance) accepted.")
+    max_yaw: float = Field(default=40.0, gt=0, le=90, description="Largest head turn accepted, in degrees.")
+    max_pitch: float = Field(default=35.0, gt=0, le=90, description="Largest head tilt accepted, in degrees.")
+    several_faces_ratio: float = Field(
+        default=0.6,
+        gt=0,
+        le=1,
+        description="At enrolment, a second face this large (eye distance, relative to the subject) is refused.",
+    )
+    keep_crops: bool = Field(
+        default=False, description="Keep each template's aligned 112×112 crop (encrypted) to re-embed for a new model."
+    )
+    crop_key: SecretStr | None = Field(
+        default=None,
+        description="Encryption key for kept crops (Fernet, urlsafe base64 of 32 bytes); needed with keep_crops.",
+    )
+
+    rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per minute per API key; 0: no limit.")
+    rate_limit_burst: int = Field(default=60, ge=1, description="Requests a key may send at once before the limit.")
+
+    @model_validator(mode="after")
+    def _crops_need_a_key(self) -> Settings:
+        if self.keep_crops and self.crop_key is None:
+            raise ValueError("keep_crops needs crop_key (FACEGATE_CROP_KEY): kept face crops are stored encrypted")
+        return self
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    def first_admin_key(self) -> str | None:
+        """The operator-given first admin key (``admin_key``, else the file ``admin_key_file``), checked.
+
+        Raises :class:`service.core.keys.PlaceholderSecretError` for a short or placeholder secret, so a
+        deployment cannot start open to anyone who read the example configuration.
+        """
+        if self.admin_key is not None:
+            secret = self.admin_key.get_secret_value()
+        elif self.admin_key_file is not None:
+            secret = self.admin_key_file.read_text(encoding="utf-8")
+        else:
+            return None
+        return check_operator_secret(secret)
 
     def image_limits(self) -> ImageLimits:
         """The decode guard's limits for uploaded images."""

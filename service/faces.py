@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
+from models.detection import FaceDetector
+from models.device import resolve_device
 from models.embedder import FaceEmbedder
 from service.config import Settings
 
@@ -22,9 +24,11 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
     :class:`models.package.ModelPackageError` when the package is unusable.
     """
     started = time.perf_counter()
+    device = resolve_device(settings.device)
     embedder = FaceEmbedder(
         settings.model_path,
-        device=settings.device,
+        detector=FaceDetector(device=device, min_face_size=settings.detector_min_face_px),
+        device=device,
         flip_tta=settings.flip_tta,
         image_limits=settings.image_limits(),
     )

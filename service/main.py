@@ -1,6 +1,7 @@
-"""The app factory. ``create_app()`` builds the FastAPI app; its lifespan loads the face model.
+"""The app factory. ``create_app()`` builds the FastAPI app; its lifespan opens the database, loads the face
+model and the vector index.
 
-Nothing is built at import: serve with ``python -m service`` or
+Nothing is built at import: serve with ``python -m service`` (or ``facegate serve``), or
 ``uvicorn --factory service.main:create_app``.
 """
 
@@ -16,30 +17,39 @@ from fastapi.concurrency import run_in_threadpool
 
 from service.api.errors import install_error_handlers
 from service.api.limits import MULTIPART_OVERHEAD_BYTES, BodySizeLimitMiddleware
+from service.api.metrics import install_metrics
 from service.api.openapi import FacegateAPI
+from service.api.ratelimit import RateLimiter
 from service.api.routes import ROUTERS
 from service.config import Settings, get_settings
-from service.faces import load_embedder
+from service.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the embedder (in a worker thread: it takes seconds) before serving; drop it on shutdown."""
+    """Open the database (migrating it unless told not to), load the model and the index (in a worker thread:
+    it takes seconds) before serving; stop the index follower and close the database on shutdown."""
     settings: Settings = app.state.settings
-    app.state.embedder = await run_in_threadpool(load_embedder, settings)
+    runtime = await run_in_threadpool(Runtime.open, settings)
+    app.state.runtime = runtime
+    app.state.sessionmaker = runtime.sessionmaker
+    app.state.embedder = runtime.embedder
     try:
         yield
     finally:
         app.state.embedder = None
-        logger.info("model unloaded")
+        app.state.runtime = None
+        app.state.sessionmaker = None
+        await run_in_threadpool(runtime.close)
+        logger.info("runtime closed")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (default: :func:`get_settings`, from the environment).
 
-    Sets the level of the ``service`` loggers; the model is loaded later, by the lifespan.
+    Sets the level of the ``service`` loggers; the database, model and index are opened later, by the lifespan.
     """
     settings = settings or get_settings()
     logging.getLogger("service").setLevel(settings.log_level)
@@ -51,8 +61,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.embedder = None
+    app.state.runtime = None
+    app.state.sessionmaker = None
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES)
+    install_metrics(app)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body_bytes=settings.max_upload_bytes * settings.max_images_per_request + MULTIPART_OVERHEAD_BYTES,
+    )
     for router in ROUTERS:
         app.include_router(router)
     return app

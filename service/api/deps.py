@@ -6,10 +6,14 @@ from __future__ import annotations
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
 from models.embedder import FaceEmbedder
 from service.api.errors import NotReadyError
+from service.api.metrics import ServiceMetrics
 from service.config import Settings
+from service.db.session import get_session
+from service.runtime import Runtime
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -34,3 +38,20 @@ def get_embedder(embedder: OptionalEmbedderDep) -> FaceEmbedder:
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EmbedderDep = Annotated[FaceEmbedder, Depends(get_embedder)]
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The running database + model + index; 503 ``not_ready`` before the lifespan has opened it."""
+    runtime = cast(Runtime | None, getattr(request.app.state, "runtime", None))
+    if runtime is None:
+        raise NotReadyError("the service is still starting")
+    return runtime
+
+
+def get_metrics(request: Request) -> ServiceMetrics:
+    return cast(ServiceMetrics, request.app.state.metrics)
+
+
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+SessionDep = Annotated[Session, Depends(get_session)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -13,6 +13,7 @@ machine-readable ``code``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Final
@@ -24,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.imageio import ImageError, ImageTooLargeError, UnsupportedFormatError
 from service.api.schemas import FieldError, Problem
+from service.repositories.errors import ConflictError, NotFoundError, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +66,73 @@ class UploadTooLargeError(ApiError):
     status_code_default = 413
     code = "upload_too_large"
     title = "Upload too large"
+
+
+class TooManyImagesError(ApiError):
+    """More images in one request than ``max_images_per_request``."""
+
+    status_code_default = 422
+    code = "too_many_images"
+    title = "Too many images"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} images per request")
+
+
+class AuthRequiredError(ApiError):
+    """No API key was sent."""
+
+    status_code_default = 401
+    code = "auth_required"
+    title = "API key required"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class AuthInvalidError(AuthRequiredError):
+    """The key is unknown, wrong or revoked (which of them is not said)."""
+
+    code = "auth_invalid"
+    title = "API key not valid"
+
+
+class ForbiddenError(ApiError):
+    """The key's role may not do this."""
+
+    status_code_default = 403
+    code = "forbidden"
+    title = "Not allowed for this key"
+
+
+class DoorNotAllowedError(ForbiddenError):
+    """A terminal key asked about a door it is not bound to."""
+
+    code = "door_not_allowed"
+    title = "Door not allowed for this key"
+
+
+class RateLimitedError(ApiError):
+    """The key sent more requests than its rate limit allows."""
+
+    status_code_default = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(
+            f"rate limit reached; retry in {retry_after_s:.1f} s",
+            headers={"Retry-After": str(math.ceil(retry_after_s))},
+        )
+
+
+def storage_error_status(error: StorageError) -> int:
+    """The HTTP status of a repository error."""
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, ConflictError):
+        return 409
+    return 422
 
 
 def image_error_status(error: ImageError) -> int:
@@ -112,6 +181,9 @@ async def exception_to_problem(request: Request, exc: Exception) -> JSONResponse
     if isinstance(exc, StarletteHTTPException):
         code = _HTTP_STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
         return problem_response(request, exc.status_code, code, detail=exc.detail, headers=exc.headers)
+    if isinstance(exc, StorageError):
+        errors = [FieldError(loc=list(loc), msg=code, type=code) for loc, code in exc.field_errors] or None
+        return problem_response(request, storage_error_status(exc), exc.code, detail=str(exc), errors=errors)
     if isinstance(exc, ImageError):
         logger.info("refused image on %s: %s (%s)", request.url.path, exc.code, exc)
         return problem_response(request, image_error_status(exc), exc.code, title="Unusable image", detail=str(exc))
@@ -141,7 +213,7 @@ async def exception_to_problem(request: Request, exc: Exception) -> JSONResponse
 
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem+json response."""
-    for exc_class in (StarletteHTTPException, ImageError, RequestValidationError, Exception):
+    for exc_class in (StarletteHTTPException, StorageError, ImageError, RequestValidationError, Exception):
         app.add_exception_handler(exc_class, exception_to_problem)
 
 
@@ -155,7 +227,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "The upload is not a usable image (code image_empty, image_not_an_image, image_truncated...).",
         413: "The upload (upload_too_large) or the image's pixel count (image_too_large) is over the limit.",
         415: "The image format is not accepted (image_unsupported_format).",
-        422: "The request does not match the API (request_invalid).",
+        401: "No API key (auth_required), or a key that is unknown, wrong or revoked (auth_invalid).",
+        403: "The key's role may not do this (forbidden), or a terminal asked about another door (door_not_allowed).",
+        404: "The addressed resource does not exist (<kind>_not_found).",
+        409: "The change conflicts with existing data (e.g. external_id_taken, name_taken).",
+        422: "The request does not match the API (request_invalid) or breaks a data rule (its own code).",
+        429: "The key's rate limit is reached (rate_limited); see Retry-After.",
         503: "The model is not loaded yet (not_ready).",
     }
     return {

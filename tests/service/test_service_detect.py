@@ -27,8 +27,8 @@ def png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def test_one_face_with_landmarks_quality_and_no_embedding_by_default(client: TestClient, lfw_jpeg: bytes) -> None:
-    response = client.post(DETECT, files=upload(lfw_jpeg))
+def test_one_face_with_landmarks_quality_and_no_embedding_by_default(admin: TestClient, lfw_jpeg: bytes) -> None:
+    response = admin.post(DETECT, files=upload(lfw_jpeg))
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
@@ -52,8 +52,8 @@ def test_one_face_with_landmarks_quality_and_no_embedding_by_default(client: Tes
     assert abs(face["quality"]["roll"]) < 20
 
 
-def test_embeddings_when_asked_are_unit_norm(client: TestClient, lfw_jpeg: bytes) -> None:
-    response = client.post(DETECT, files=upload(lfw_jpeg), params={"embeddings": "true"})
+def test_embeddings_when_asked_are_unit_norm(admin: TestClient, lfw_jpeg: bytes) -> None:
+    response = admin.post(DETECT, files=upload(lfw_jpeg), params={"embeddings": "true"})
     assert response.status_code == 200, response.text
     [face] = response.json()["faces"]
     embedding = np.asarray(face["embedding"], dtype=np.float64)
@@ -62,8 +62,8 @@ def test_embeddings_when_asked_are_unit_norm(client: TestClient, lfw_jpeg: bytes
     assert math.isclose(float(np.linalg.norm(embedding)), 1.0, abs_tol=1e-4)
 
 
-def test_greyscale_pgm_face(client: TestClient, att_pgm: bytes) -> None:
-    response = client.post(DETECT, files=upload(att_pgm, "face.pgm", "image/x-portable-graymap"))
+def test_greyscale_pgm_face(admin: TestClient, att_pgm: bytes) -> None:
+    response = admin.post(DETECT, files=upload(att_pgm, "face.pgm", "image/x-portable-graymap"))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["image"] == {"width": 92, "height": 112}
@@ -72,11 +72,11 @@ def test_greyscale_pgm_face(client: TestClient, att_pgm: bytes) -> None:
     assert len(face["landmarks"]) == 5
 
 
-def test_only_the_central_face_is_the_subject(client: TestClient, lfw_jpeg: bytes, att_pgm: bytes) -> None:
+def test_only_the_central_face_is_the_subject(admin: TestClient, lfw_jpeg: bytes, att_pgm: bytes) -> None:
     canvas = Image.new("RGB", (640, 400), (128, 128, 128))
     canvas.paste(Image.open(io.BytesIO(lfw_jpeg)), (195, 75))  # the subject, in the middle
     canvas.paste(Image.open(io.BytesIO(att_pgm)).convert("RGB"), (0, 0))  # a smaller face in the corner
-    response = client.post(DETECT, files=upload(png(canvas), "two.png", "image/png"))
+    response = admin.post(DETECT, files=upload(png(canvas), "two.png", "image/png"))
     assert response.status_code == 200, response.text
     faces = response.json()["faces"]
     assert len(faces) == 2
@@ -87,19 +87,19 @@ def test_only_the_central_face_is_the_subject(client: TestClient, lfw_jpeg: byte
     assert scores == sorted(scores, reverse=True)
 
 
-def test_no_face_gives_an_empty_list(client: TestClient) -> None:
+def test_no_face_gives_an_empty_list(admin: TestClient) -> None:
     gradient = np.tile(np.linspace(0, 255, 320, dtype=np.uint8), (240, 1))
     image = Image.fromarray(np.stack([gradient, gradient[::-1], np.full_like(gradient, 90)], axis=2))
-    response = client.post(DETECT, files=upload(png(image), "sky.png", "image/png"), params={"embeddings": "true"})
+    response = admin.post(DETECT, files=upload(png(image), "sky.png", "image/png"), params={"embeddings": "true"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["faces"] == []
     assert body["image"] == {"width": 320, "height": 240}
 
 
-def test_an_upload_exactly_at_the_limit_is_read(client: TestClient, settings: Settings, lfw_jpeg: bytes) -> None:
+def test_an_upload_exactly_at_the_limit_is_read(admin: TestClient, settings: Settings, lfw_jpeg: bytes) -> None:
     # JPEG decoders stop at the end-of-image marker, so padding brings the file to the exact limit.
     padded = lfw_jpeg + b"\0" * (settings.max_upload_bytes - len(lfw_jpeg))
-    response = client.post(DETECT, files=upload(padded))
+    response = admin.post(DETECT, files=upload(padded))
     assert response.status_code == 200, response.text
     assert len(response.json()["faces"]) == 1

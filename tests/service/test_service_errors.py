@@ -69,24 +69,24 @@ def too_many_pixels(_: bytes) -> bytes:
     ],
 )
 def test_bad_image_uploads(
-    client: TestClient, lfw_jpeg: bytes, make: Callable[[bytes], bytes], status: int, code: str
+    admin: TestClient, lfw_jpeg: bytes, make: Callable[[bytes], bytes], status: int, code: str
 ) -> None:
-    body = assert_problem(client.post(DETECT, files=upload(make(lfw_jpeg))), status, code)
+    body = assert_problem(admin.post(DETECT, files=upload(make(lfw_jpeg))), status, code)
     assert body["instance"] == DETECT
 
 
-def test_upload_one_byte_over_the_limit(client: TestClient, settings: Settings) -> None:
+def test_upload_one_byte_over_the_limit(admin: TestClient, settings: Settings) -> None:
     data = b"\xff\xd8" + b"x" * (settings.max_upload_bytes - 1)
-    body = assert_problem(client.post(DETECT, files=upload(data)), 413, "upload_too_large")
+    body = assert_problem(admin.post(DETECT, files=upload(data)), 413, "upload_too_large")
     assert str(settings.max_upload_bytes) in str(body["detail"])
 
 
-def test_request_body_over_the_limit_is_refused_from_its_content_length(client: TestClient, settings: Settings) -> None:
+def test_request_body_over_the_limit_is_refused_from_its_content_length(admin: TestClient, settings: Settings) -> None:
     data = b"x" * (settings.max_upload_bytes * 2)
-    assert_problem(client.post(DETECT, files=upload(data)), 413, "upload_too_large")
+    assert_problem(admin.post(DETECT, files=upload(data)), 413, "upload_too_large")
 
 
-def test_chunked_body_over_the_limit_is_cut_off_while_streaming(client: TestClient, settings: Settings) -> None:
+def test_chunked_body_over_the_limit_is_cut_off_while_streaming(admin: TestClient, settings: Settings) -> None:
     boundary = "facegate-test-boundary"
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="big.jpg"\r\n'
@@ -100,32 +100,34 @@ def test_chunked_body_over_the_limit_is_cut_off_while_streaming(client: TestClie
         yield f"\r\n--{boundary}--\r\n".encode()
 
     headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
-    response = client.post(DETECT, content=body(), headers=headers)
+    response = admin.post(DETECT, content=body(), headers=headers)
     assert "content-length" not in response.request.headers
     assert_problem(response, 413, "upload_too_large")
 
 
-def test_missing_image_field(client: TestClient) -> None:
-    body = assert_problem(client.post(DETECT, data={"picture": "nope"}), 422, "request_invalid")
+def test_missing_image_field(admin: TestClient) -> None:
+    body = assert_problem(admin.post(DETECT, data={"picture": "nope"}), 422, "request_invalid")
     assert body["errors"] == [{"loc": ["body", "image"], "msg": "Field required", "type": "missing"}]
 
 
-def test_invalid_query_parameter(client: TestClient, lfw_jpeg: bytes) -> None:
-    response = client.post(DETECT, files=upload(lfw_jpeg), params={"embeddings": "perhaps"})
+def test_invalid_query_parameter(admin: TestClient, lfw_jpeg: bytes) -> None:
+    response = admin.post(DETECT, files=upload(lfw_jpeg), params={"embeddings": "perhaps"})
     body = assert_problem(response, 422, "request_invalid")
     assert isinstance(body["errors"], list)
     assert [e["loc"] for e in body["errors"]] == [["query", "embeddings"]]
     assert "perhaps" not in response.text  # the input is not echoed
 
 
-def test_unknown_path_and_wrong_method(client: TestClient) -> None:
-    assert_problem(client.get("/v1/nowhere"), 404, "not_found")
-    response = client.get(DETECT)
+def test_unknown_path_and_wrong_method(admin: TestClient) -> None:
+    assert_problem(admin.get("/v1/nowhere"), 404, "not_found")
+    response = admin.get(DETECT)
     assert_problem(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "POST"
 
 
-def test_unhandled_error_is_500_without_details(app: FastAPI, lfw_jpeg: bytes) -> None:
+def test_unhandled_error_is_500_without_details(
+    app: FastAPI, client: TestClient, admin_headers: dict[str, str], lfw_jpeg: bytes
+) -> None:
     def explode(image: object) -> list[object]:
         raise RuntimeError("secret internal state /etc/facegate")
 
@@ -133,7 +135,7 @@ def test_unhandled_error_is_500_without_details(app: FastAPI, lfw_jpeg: bytes) -
     app.dependency_overrides[get_embedder] = lambda: broken
     failing = TestClient(app, raise_server_exceptions=False)  # not entered: the lifespan already ran in `client`
     try:
-        response = failing.post(DETECT, files=upload(lfw_jpeg))
+        response = failing.post(DETECT, files=upload(lfw_jpeg), headers=admin_headers)
     finally:
         failing.close()
         app.dependency_overrides.clear()
@@ -142,8 +144,8 @@ def test_unhandled_error_is_500_without_details(app: FastAPI, lfw_jpeg: bytes) -
     assert body["instance"] == DETECT
 
 
-def test_openapi_lists_the_error_responses_as_problems(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
+def test_openapi_lists_the_error_responses_as_problems(admin: TestClient) -> None:
+    schema = admin.get("/openapi.json").json()
     responses = schema["paths"][DETECT]["post"]["responses"]
     for status in ("400", "413", "415", "422", "503"):
         assert responses[status]["content"] == {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
 
 from models.package import CONFIG_FILE, DEFAULT_PACKAGE_PATH
-from service.api.deps import get_optional_embedder
 from service.config import Settings
 from service.main import create_app
 
@@ -37,8 +37,10 @@ def test_readyz_reports_the_loaded_model(client: TestClient) -> None:
     assert response.status_code == 200
     body = response.json()
     shipped = json.loads((DEFAULT_PACKAGE_PATH / CONFIG_FILE).read_text())
-    assert body == {"status": "ready", "model_id": shipped["model_id"], "model_trained": shipped["trained"]}
+    assert body["status"] == "ready"
+    assert (body["model_id"], body["model_trained"]) == (shipped["model_id"], shipped["trained"])
     assert body["model_id"].startswith("fg1-")
+    assert body["index_templates"] >= 0 and body["index_revision"] >= 0 and 0 < body["threshold"] < 1
 
 
 def test_readyz_is_503_before_the_lifespan_has_run(unloaded_client: TestClient) -> None:
@@ -52,18 +54,24 @@ def test_readyz_is_503_before_the_lifespan_has_run(unloaded_client: TestClient) 
 
 
 def test_detect_is_503_before_the_lifespan_has_run(unloaded_client: TestClient, lfw_jpeg: bytes) -> None:
-    response = unloaded_client.post("/v1/faces/detect", files={"image": ("face.jpg", lfw_jpeg, "image/jpeg")})
+    response = unloaded_client.post(
+        "/v1/faces/detect", headers={"Authorization": "Bearer x"}, files={"image": ("face.jpg", lfw_jpeg, "image/jpeg")}
+    )
     assert response.status_code == 503
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["code"] == "not_ready"
 
 
-def test_readyz_is_503_when_the_embedder_is_missing(app: FastAPI, client: TestClient) -> None:
-    app.dependency_overrides[get_optional_embedder] = lambda: None
+def test_readyz_is_503_when_the_database_does_not_answer(app: FastAPI, client: TestClient) -> None:
+    runtime = app.state.runtime
+    healthy = runtime.engine
+    broken = create_engine("sqlite:////nonexistent-folder/facegate.db")
+    runtime.engine = broken
     try:
         response = client.get("/readyz")
     finally:
-        app.dependency_overrides.clear()
+        runtime.engine = healthy
+        broken.dispose()
     assert response.status_code == 503
     assert response.json()["code"] == "not_ready"
     assert client.get("/readyz").status_code == 200

@@ -6,6 +6,18 @@ from typing import Final
 
 from fastapi import APIRouter
 
-from service.api.routes import faces, health
+from service.api.routes import access, doors, faces, groups, health, keys, log, metrics, people, recognition, rules
 
-ROUTERS: Final[tuple[APIRouter, ...]] = (health.router, faces.router)
+ROUTERS: Final[tuple[APIRouter, ...]] = (
+    health.router,
+    metrics.router,
+    faces.router,
+    people.router,
+    access.router,
+    log.router,
+    recognition.router,
+    keys.router,
+    doors.router,
+    groups.router,
+    rules.router,
+)

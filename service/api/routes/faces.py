@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from models.embedder import Face
+from service.api.auth import TerminalKey
 from service.api.deps import EmbedderDep, SettingsDep
 from service.api.errors import problem_responses
 from service.api.limits import read_upload
@@ -21,12 +22,13 @@ router = APIRouter(prefix="/v1/faces", tags=["faces"])
     "/detect",
     summary="Detect the faces in an image",
     response_model_exclude_none=True,
-    responses=problem_responses(400, 413, 415, 422, 503),
+    responses=problem_responses(400, 401, 403, 413, 415, 422, 429, 503),
 )
 async def detect_faces(
     image: Annotated[UploadFile, File(description="The image: JPEG, PNG, WebP, BMP or PGM/PPM.")],
     embedder: EmbedderDep,
     settings: SettingsDep,
+    _key: TerminalKey,
     embeddings: Annotated[bool, Query(description="Include each face's embedding.")] = False,
 ) -> FaceDetectionResponse:
     """Decode the upload (size and pixel limits, EXIF orientation), find every face, mark the subject

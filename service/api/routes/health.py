@@ -1,12 +1,16 @@
-"""Probes for orchestrators: liveness (the process answers) and readiness (the model is loaded)."""
+"""Probes for orchestrators: liveness (the process answers) and readiness (model, index and database ready)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import cast
 
-from service.api.deps import OptionalEmbedderDep
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
 from service.api.errors import NotReadyError, problem_responses
 from service.api.schemas import Liveness, Readiness
+from service.runtime import Runtime
 
 router = APIRouter(tags=["health"])
 
@@ -17,9 +21,21 @@ async def healthz() -> Liveness:
     return Liveness()
 
 
-@router.get("/readyz", summary="Readiness: the model is loaded", responses=problem_responses(503))
-async def readyz(embedder: OptionalEmbedderDep) -> Readiness:
-    """200 with the model's id once the embedder is loaded, 503 ``not_ready`` before."""
-    if embedder is None:
-        raise NotReadyError("the face model is not loaded yet")
-    return Readiness(model_id=embedder.model_id, model_trained=embedder.package.trained)
+@router.get("/readyz", summary="Readiness: model, index and database", responses=problem_responses(503))
+def readyz(request: Request) -> Readiness:
+    """200 once the model is loaded, the index built and the database answers; 503 ``not_ready`` otherwise."""
+    runtime = cast(Runtime | None, getattr(request.app.state, "runtime", None))
+    if runtime is None:
+        raise NotReadyError("the model and index are not loaded yet")
+    try:
+        with runtime.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        raise NotReadyError("the database does not answer") from exc
+    return Readiness(
+        model_id=runtime.embedder.model_id,
+        model_trained=runtime.embedder.package.trained,
+        index_templates=len(runtime.index.index),
+        index_revision=runtime.index.revision,
+        threshold=runtime.match_rule.threshold,
+    )

@@ -7,13 +7,12 @@ where they fail: CI must never pass by skipping the PostgreSQL half.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg import PostgresServer, postgres_server
+from pg import PostgresServer
 from sqlalchemy import URL, Engine, make_url
 from sqlalchemy.orm import Session
 
@@ -21,29 +20,6 @@ from service.db.migrate import upgrade
 from service.db.session import create_db_engine, make_sessionmaker
 
 DIALECTS = ["sqlite", "postgresql"]
-
-
-def _pg_required() -> bool:
-    return os.environ.get("FACEGATE_REQUIRE_PG", "").strip().lower() in ("1", "true", "yes")
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """The session's PostgreSQL server (skips, or fails under ``FACEGATE_REQUIRE_PG=1``, when there is none)."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        reason = "the psycopg driver is not installed"
-    else:
-        try:
-            with postgres_server() as server:
-                yield server
-            return
-        except FileNotFoundError as exc:
-            reason = str(exc)
-    if _pg_required():
-        pytest.fail(f"FACEGATE_REQUIRE_PG=1 but {reason}", pytrace=False)
-    pytest.skip(f"PostgreSQL tests skipped: {reason}")
 
 
 @pytest.fixture(params=DIALECTS)

@@ -42,11 +42,14 @@ class Liveness(Schema):
 
 
 class Readiness(Schema):
-    """The service can process images: its model is loaded."""
+    """The service can decide: its model is loaded, its index is built and its database answers."""
 
     status: Literal["ready"] = "ready"
     model_id: str = Field(description="Content hash of the loaded model package; embeddings carry it.")
-    model_trained: bool = Field(description="False for the shipped placeholder: it cannot recognise anyone.")
+    model_trained: bool = Field(description="False for an untrained placeholder: it cannot recognise anyone.")
+    index_templates: int = Field(description="Templates in this replica's vector index.")
+    index_revision: int = Field(description="The template revision the index reflects.")
+    threshold: float = Field(description="The match threshold in force.")
 
 
 class FaceQualityPublic(Schema):

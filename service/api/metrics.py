@@ -1,0 +1,90 @@
+"""Prometheus metrics, one registry per app (several apps in one process, as in the tests, never mix figures).
+
+- ``facegate_decisions_total{decision, reason}``: access decisions.
+- ``facegate_stage_seconds{stage}``: time per request-path stage (decode, detect, align, embed, search, policy, log).
+- ``facegate_http_requests_total{method, route, status}`` and ``facegate_http_request_seconds{route}``.
+- ``facegate_index_templates`` / ``facegate_index_revision``: the vector index, read at scrape time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+_STAGE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+
+
+class _IndexCollector(Collector):
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        runtime = getattr(self._app.state, "runtime", None)
+        if runtime is None:
+            return
+        size = GaugeMetricFamily("facegate_index_templates", "Templates in this replica's vector index.")
+        size.add_metric([], len(runtime.index.index))
+        revision = GaugeMetricFamily("facegate_index_revision", "Template revision this replica's index reflects.")
+        revision.add_metric([], runtime.index.revision)
+        yield size
+        yield revision
+
+
+class ServiceMetrics:
+    def __init__(self, app: FastAPI) -> None:
+        self.registry = CollectorRegistry()
+        self.decisions = Counter(
+            "facegate_decisions", "Access decisions.", ["decision", "reason"], registry=self.registry
+        )
+        self.stage_seconds = Histogram(
+            "facegate_stage_seconds",
+            "Time per request-path stage.",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "facegate_http_requests", "HTTP requests.", ["method", "route", "status"], registry=self.registry
+        )
+        self.request_seconds = Histogram(
+            "facegate_http_request_seconds",
+            "HTTP request latency.",
+            ["route"],
+            buckets=_STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_IndexCollector(app))
+
+    def observe_decision(self, decision: str, reason: str, stages_ms: Mapping[str, float]) -> None:
+        self.decisions.labels(decision=decision, reason=reason).inc()
+        for stage, ms in stages_ms.items():
+            self.stage_seconds.labels(stage=stage).observe(ms / 1000.0)
+
+
+def install_metrics(app: FastAPI) -> ServiceMetrics:
+    """Create the app's metrics and a middleware counting requests by route template (never by raw path, whose
+    ids would make unbounded label values)."""
+    metrics = ServiceMetrics(app)
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def _count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route: Any = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            metrics.requests.labels(method=request.method, route=template, status=str(status)).inc()
+            metrics.request_seconds.labels(route=template).observe(time.perf_counter() - started)
+
+    return metrics

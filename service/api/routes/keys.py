@@ -1,0 +1,56 @@
+"""API keys: create (the key is shown once), list, revoke. Admin keys only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from service.api.auth import AdminKey
+from service.api.deps import SessionDep
+from service.api.errors import problem_responses
+from service.api.schemas.admin import KeyCreate, KeyCreated, KeyPublic
+from service.db.models import ApiKey
+from service.repositories import keys as keys_repo
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+def _public(session: SessionDep, key: ApiKey) -> KeyPublic:
+    return KeyPublic(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        role=key.role,
+        door_ids=keys_repo.key_door_ids(session, key_id=key.id),
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an API key",
+    responses=problem_responses(401, 403, 404, 409, 422, 429, 503),
+)
+def create_key(body: KeyCreate, session: SessionDep, _key: AdminKey) -> KeyCreated:
+    """A new key; ``key`` in the answer is the secret, shown this once. A terminal key names its doors."""
+    key, token = keys_repo.create_key(session, name=body.name, role=body.role, door_ids=body.door_ids)
+    session.commit()
+    return KeyCreated(**_public(session, key).model_dump(), key=token)
+
+
+@router.get("", summary="List API keys", responses=problem_responses(401, 403, 422, 429, 503))
+def list_keys(
+    session: SessionDep, _key: AdminKey, include_revoked: Annotated[bool, Query()] = False
+) -> list[KeyPublic]:
+    return [_public(session, key) for key in keys_repo.list_keys(session, include_revoked=include_revoked)]
+
+
+@router.delete("/{key_id}", summary="Revoke an API key", responses=problem_responses(401, 403, 404, 422, 429, 503))
+def revoke_key(key_id: Annotated[int, Path(gt=0, le=2**31 - 1)], session: SessionDep, _key: AdminKey) -> KeyPublic:
+    """The key stops working at once (on every replica: keys are checked in SQL on each request)."""
+    key = keys_repo.revoke_key(session, key_id=key_id)
+    session.commit()
+    return _public(session, key)

@@ -1,0 +1,62 @@
+"""Schemas of access checks, verification and identification."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from service.api.schemas import FaceQualityPublic, Schema
+from service.core.policy import Reason
+from service.db.models import Decision
+
+
+class PersonRef(Schema):
+    id: int
+    external_id: str
+    display_name: str
+
+
+class AccessDecision(Schema):
+    """The answer to a door: granted or denied, why, and the figures it rests on."""
+
+    decision: Decision
+    reason: Reason = Field(description="granted, or why not (stable codes; see the API guide).")
+    door_id: int
+    person: PersonRef | None = Field(default=None, description="The matched person, when the face matched someone.")
+    score: float | None = Field(default=None, description="Cosine score of the best person (weakest frame).")
+    margin: float | None = Field(default=None, description="Lead of the best person over the next one.")
+    threshold: float = Field(description="The match threshold in force (from the model's calibration).")
+    frames: int
+    usable_frames: int
+    quality: dict[str, float | str] | None = None
+    latency_ms: float
+    stages_ms: dict[str, float] = Field(
+        description="Time per stage: decode, detect, align, embed, search, policy, log."
+    )
+    log_id: int | None = Field(description="The access-log entry of this decision (None only if logging failed).")
+    model_id: str
+    at: datetime
+
+
+class VerificationResponse(Schema):
+    person_id: int
+    verified: bool
+    score: float | None
+    threshold: float
+    reason: str | None = Field(description="Why not verified: a quality code, no_templates or below_threshold.")
+    quality: FaceQualityPublic | None = None
+
+
+class CandidatePublic(Schema):
+    person: PersonRef
+    score: float
+    template_id: int
+
+
+class IdentificationResponse(Schema):
+    candidates: list[CandidatePublic] = Field(description="Nearest people, best first.")
+    match: PersonRef | None = Field(description="The person the match rule accepts, if any.")
+    reason: str | None = Field(description="Why nobody matched: unknown_face, ambiguous_match or a quality code.")
+    threshold: float
+    quality: FaceQualityPublic | None = None

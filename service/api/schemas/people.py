@@ -1,0 +1,79 @@
+"""Schemas of people, their face templates and enrolment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from service.api.schemas import FaceQualityPublic, Schema
+from service.db.models import PersonStatus
+
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$")]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class PersonCreate(Schema):
+    external_id: ExternalId = Field(description="The operator's id, e.g. a badge number; unique.", examples=["B-1042"])
+    display_name: DisplayName = Field(examples=["Ada Lovelace"])
+    status: PersonStatus = PersonStatus.ACTIVE
+    valid_from: AwareDatetime | None = Field(default=None, description="Not let in before (with a time zone).")
+    valid_until: AwareDatetime | None = Field(default=None, description="Not let in from this instant on.")
+
+
+class PersonUpdate(Schema):
+    """Only the fields sent change; send ``null`` for a validity bound to clear it."""
+
+    display_name: DisplayName | None = None
+    status: PersonStatus | None = None
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+
+class PersonPublic(Schema):
+    id: int
+    external_id: str
+    display_name: str
+    status: PersonStatus
+    valid_from: datetime | None
+    valid_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    templates: int = Field(description="Face templates enrolled for the model now serving.")
+
+
+class PersonPage(Schema):
+    items: list[PersonPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class TemplatePublic(Schema):
+    id: int
+    model_id: str
+    quality: FaceQualityPublic
+    created_at: datetime
+    has_crop: bool = Field(description="Whether the aligned crop is kept (encrypted) for re-embedding.")
+
+
+class EnrolledImage(Schema):
+    """One uploaded image: enrolled (``template_id``) or refused (``reason``)."""
+
+    index: int = Field(description="Position of the image in the request.")
+    filename: str | None
+    template_id: int | None = None
+    reason: str | None = Field(
+        default=None,
+        description="Why it was refused: no_face, several_faces, face_too_small, low_detector_score, "
+        "face_too_blurred, pose_too_large, or an image_* decoding code.",
+    )
+    quality: FaceQualityPublic | None = None
+
+
+class EnrolmentResponse(Schema):
+    person_id: int
+    enrolled: int
+    rejected: int
+    images: list[EnrolledImage]

@@ -1,0 +1,229 @@
+"""The access decision: door + frames → granted or denied, with a reason, always written to the access log.
+
+decode (4xx for a bad image: nothing decided) → per frame: detect → subject → quality gate → align → embed →
+search → match rule → frames combined (they must agree) → rights (person status and validity, rules at the
+door's local time) → decision → log. Any failure after decoding denies with ``internal_error`` and is still logged
+(fail closed). Blocking: the HTTP layer runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from models.imageio import decode_image
+from service.core.analysis import QualityIssue, SubjectFace, Timings, analyse_array
+from service.core.matching import Match, combine_frames, match_face
+from service.core.policy import Reason, Subject, decide_rights
+from service.db.models import Decision, Door, Person, PersonStatus
+from service.db.types import utcnow
+from service.repositories.access_log import append_entry
+from service.repositories.groups import group_ids_of
+from service.repositories.rules import rules_for
+from service.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+STAGES = ("decode", "detect", "align", "embed", "search", "policy", "log")
+
+
+@dataclass(frozen=True)
+class MatchedPerson:
+    id: int
+    external_id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class AccessOutcome:
+    decision: Decision
+    reason: Reason
+    door_id: int
+    person: MatchedPerson | None
+    score: float | None
+    margin: float | None
+    frames: int
+    usable_frames: int
+    quality: dict[str, Any] | None
+    latency_ms: float
+    stages_ms: dict[str, float]
+    log_id: int | None
+    model_id: str
+    at: datetime = field(default_factory=utcnow)
+
+    @property
+    def granted(self) -> bool:
+        return self.decision is Decision.GRANTED
+
+
+def check_access(
+    runtime: Runtime, *, door: Door, frames: Sequence[bytes], key_id: int | None, at: datetime | None = None
+) -> AccessOutcome:
+    """Decide whether the person in ``frames`` may pass ``door`` now (or at ``at``), and log the decision.
+
+    Raises :class:`models.imageio.ImageError` for an undecodable frame (the caller answers 4xx; nothing is decided
+    or logged). Every later failure becomes a logged ``internal_error`` denial.
+    """
+    if not frames:
+        raise ValueError("at least one frame is needed")
+    started = time.perf_counter()
+    stages: Timings = {}
+    arrays = []
+    for data in frames:
+        begin = time.perf_counter()
+        arrays.append(decode_image(data, runtime.embedder.image_limits))
+        stages["decode"] = stages.get("decode", 0.0) + time.perf_counter() - begin
+    at = at or utcnow()
+    faces: list[SubjectFace] = []
+    try:
+        matches: list[Match] = []
+        for array in arrays:
+            face = analyse_array(runtime.embedder, array, runtime.gate, enrolment=False, timings=stages)
+            faces.append(face)
+            if face.usable and face.embedding is not None:
+                begin = time.perf_counter()
+                hits = runtime.index.index.search(face.embedding, runtime.settings.top_k)[0]
+                stages["search"] = stages.get("search", 0.0) + time.perf_counter() - begin
+                matches.append(match_face(hits, runtime.match_rule))
+        if not matches:
+            no_face = all(face.issue is QualityIssue.NO_FACE for face in faces)
+            return _finish(
+                runtime,
+                door,
+                key_id,
+                started,
+                stages,
+                faces,
+                at,
+                Reason.NO_FACE if no_face else Reason.QUALITY_TOO_LOW,
+                frame_count=len(frames),
+            )
+        combined = combine_frames(matches)
+        if not combined.matched or combined.person_id is None:
+            return _finish(
+                runtime,
+                door,
+                key_id,
+                started,
+                stages,
+                faces,
+                at,
+                combined.reason or Reason.UNKNOWN_FACE,
+                frame_count=len(frames),
+                match=combined,
+            )
+        begin = time.perf_counter()
+        with runtime.sessionmaker() as session:
+            person = session.get(Person, combined.person_id)
+            if person is None:  # deleted between the search and now: nobody to let in
+                reason = Reason.UNKNOWN_FACE
+                matched = None
+            else:
+                subject = Subject(
+                    person_id=person.id,
+                    active=person.status is PersonStatus.ACTIVE,
+                    valid_from=person.valid_from,
+                    valid_until=person.valid_until,
+                    group_ids=group_ids_of(session, person_id=person.id),
+                )
+                rules = rules_for(session, person_id=person.id, group_ids=subject.group_ids, door_id=door.id)
+                reason = decide_rights(subject, rules, door_id=door.id, door_timezone=door.timezone, at=at).reason
+                matched = MatchedPerson(id=person.id, external_id=person.external_id, display_name=person.display_name)
+        stages["policy"] = time.perf_counter() - begin
+        return _finish(
+            runtime,
+            door,
+            key_id,
+            started,
+            stages,
+            faces,
+            at,
+            reason,
+            frame_count=len(frames),
+            match=combined,
+            person=matched,
+        )
+    except Exception:
+        logger.exception("access check at door %s failed: denying (fail closed)", door.id)
+        return _finish(
+            runtime, door, key_id, started, stages, faces, at, Reason.INTERNAL_ERROR, frame_count=len(frames)
+        )
+
+
+def _finish(
+    runtime: Runtime,
+    door: Door,
+    key_id: int | None,
+    started: float,
+    stages: Timings,
+    faces: list[SubjectFace],
+    at: datetime,
+    reason: Reason,
+    *,
+    frame_count: int,
+    match: Match | None = None,
+    person: MatchedPerson | None = None,
+) -> AccessOutcome:
+    """Log the decision (a failure to log is itself logged and turns a grant into an ``internal_error`` denial:
+    nobody passes unrecorded) and build the outcome."""
+    decision = Decision.GRANTED if reason is Reason.GRANTED else Decision.DENIED
+    quality = _quality_of(faces)
+    score = match.score if match is not None else None
+    margin = match.margin if match is not None else None
+    begin = time.perf_counter()
+    log_id: int | None = None
+    try:
+        with runtime.sessionmaker.begin() as session:
+            entry = append_entry(
+                session,
+                door_id=door.id,
+                door_name=door.name,
+                key_id=key_id,
+                decision=decision,
+                reason=reason.value,
+                person_id=person.id if person else None,
+                person_external_id=person.external_id if person else None,
+                score=score,
+                margin=margin,
+                quality=quality,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                model_id=runtime.embedder.model_id,
+                ts=at,
+            )
+            session.flush()
+            log_id = entry.id
+    except Exception:
+        logger.exception("could not write the access log at door %s: denying", door.id)
+        decision, reason = Decision.DENIED, Reason.INTERNAL_ERROR
+    stages["log"] = time.perf_counter() - begin
+    return AccessOutcome(
+        decision=decision,
+        reason=reason,
+        door_id=door.id,
+        person=person,
+        score=score,
+        margin=margin,
+        frames=frame_count,
+        usable_frames=sum(face.usable for face in faces),
+        quality=quality,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        stages_ms={stage: seconds * 1000.0 for stage, seconds in stages.items()},
+        log_id=log_id,
+        model_id=runtime.embedder.model_id,
+        at=at,
+    )
+
+
+def _quality_of(faces: list[SubjectFace]) -> dict[str, Any] | None:
+    """The quality of the first usable frame's subject, else of the first frame with a face."""
+    chosen = next((f for f in faces if f.usable), None) or next((f for f in faces if f.quality is not None), None)
+    if chosen is None or chosen.quality is None:
+        return None
+    figures: dict[str, Any] = {k: round(v, 3) for k, v in chosen.quality.as_dict().items()}
+    if chosen.issue is not None:
+        figures["issue"] = chosen.issue.value
+    return figures

@@ -1,0 +1,67 @@
+"""API key tokens: generation, the stored hash, constant-time verification. No SQL, no HTTP.
+
+A token reads ``fg_<8 hex>.<43 url-safe chars>``: the part before the dot is the *prefix*, stored in clear to find
+the row and to name the key in listings and logs; the whole token is hashed. Tokens carry 256 random bits, so a
+fast keyed hash is the right tool (a slow password hash protects low-entropy secrets, which these are not); the
+HMAC key only separates this use of SHA-256 from any other.
+
+Operators may also hand the service a secret of their own (the first admin key, from an environment variable or
+a Docker secret): any string of at least :data:`MIN_OPERATOR_SECRET_LENGTH` characters that is not a
+placeholder. Its prefix is derived from its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from typing import Final
+
+TOKEN_PREFIX: Final = "fg_"
+MIN_OPERATOR_SECRET_LENGTH: Final = 32
+_TOKEN_RE: Final = re.compile(r"^fg_[0-9a-f]{8}\.[A-Za-z0-9_-]{43}$")
+_HASH_KEY: Final = b"facegate/api-key/v1"
+# Secrets that appear in examples and templates; a service started with one of them would be open to anyone.
+_PLACEHOLDERS: Final = frozenset({"changeme", "change-me", "change_me", "secret", "password", "admin", "example"})
+
+
+class PlaceholderSecretError(ValueError):
+    """An operator-given secret is a placeholder or too short to be safe."""
+
+
+def generate_token() -> str:
+    """A new random token."""
+    return f"{TOKEN_PREFIX}{secrets.token_hex(4)}.{secrets.token_urlsafe(32)}"
+
+
+def token_prefix(token: str) -> str:
+    """The stored, non-secret prefix of ``token`` (at most 16 characters)."""
+    if _TOKEN_RE.match(token):
+        return token.split(".", 1)[0]
+    return "op_" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
+
+
+def hash_token(token: str) -> str:
+    """The hex digest that is stored instead of the token."""
+    return hmac.new(_HASH_KEY, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def token_matches(token: str, stored_hash: str) -> bool:
+    """Whether ``token`` hashes to ``stored_hash``, in time independent of where they differ."""
+    return hmac.compare_digest(hash_token(token), stored_hash)
+
+
+def check_operator_secret(secret: str) -> str:
+    """``secret`` stripped, or :class:`PlaceholderSecretError` when it is short or a known placeholder."""
+    value = secret.strip()
+    if _TOKEN_RE.match(value):
+        return value
+    lowered = value.lower()
+    if len(value) < MIN_OPERATOR_SECRET_LENGTH:
+        raise PlaceholderSecretError(
+            f"the secret has {len(value)} characters; at least {MIN_OPERATOR_SECRET_LENGTH} are required"
+        )
+    if any(word in lowered for word in _PLACEHOLDERS) or len(set(value)) < 8:
+        raise PlaceholderSecretError("the secret looks like a placeholder; generate one (facegate keys create)")
+    return value

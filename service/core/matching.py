@@ -1,0 +1,87 @@
+"""The match rule: who, if anyone, is this face — and the rule that several frames must agree.
+
+A face matches the best person when that person's best template scores at least ``threshold`` (read from the
+model's calibration for the configured false-accept rate) *and* beats every other person by ``margin``. Below the
+threshold it is an ``unknown_face``; above it but too close to someone else, an ``ambiguous_match`` (two similar
+people: letting either in would be a coin toss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from service.core.policy import Reason
+
+
+class Hit(Protocol):
+    """One person found by the index: their best template's cosine score."""
+
+    @property
+    def person_id(self) -> int: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRule:
+    threshold: float
+    margin: float
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The outcome for one face or several frames. ``reason`` is ``None`` when ``person_id`` matched.
+
+    ``score`` is the best person's score and ``margin`` its lead over the next person (``None`` when nobody else is
+    enrolled); both are kept on refusals too, for the log.
+    """
+
+    person_id: int | None
+    score: float | None
+    margin: float | None
+    reason: Reason | None
+
+    @property
+    def matched(self) -> bool:
+        return self.reason is None
+
+
+def match_face(hits: Sequence[Hit], rule: MatchRule) -> Match:
+    """Apply the rule to the index's hits for one face (best first, one per person)."""
+    if not hits:
+        return Match(person_id=None, score=None, margin=None, reason=Reason.UNKNOWN_FACE)
+    ranked = sorted(hits, key=lambda hit: hit.score, reverse=True)
+    best = ranked[0]
+    margin = best.score - ranked[1].score if len(ranked) > 1 else None
+    if best.score < rule.threshold:
+        return Match(person_id=None, score=best.score, margin=margin, reason=Reason.UNKNOWN_FACE)
+    if margin is not None and margin < rule.margin:
+        return Match(person_id=None, score=best.score, margin=margin, reason=Reason.AMBIGUOUS_MATCH)
+    return Match(person_id=best.person_id, score=best.score, margin=margin, reason=None)
+
+
+def combine_frames(matches: Sequence[Match]) -> Match:
+    """One outcome for the frames of one request: the decision must hold across them.
+
+    Every frame must match, and match the same person; the result carries the weakest frame's score and margin.
+    Two frames matching two different people are ``ambiguous_match``; otherwise the first refusing frame's reason.
+    """
+    if not matches:
+        raise ValueError("no frame to combine")
+    people = {m.person_id for m in matches if m.matched}
+    if len(people) > 1:
+        scores = [m.score for m in matches if m.score is not None]
+        return Match(person_id=None, score=min(scores) if scores else None, margin=None, reason=Reason.AMBIGUOUS_MATCH)
+    refused = next((m for m in matches if not m.matched), None)
+    if refused is not None:
+        return refused
+    margins = [m.margin for m in matches if m.margin is not None]
+    return Match(
+        person_id=matches[0].person_id,
+        score=min(m.score for m in matches if m.score is not None),
+        margin=min(margins) if margins else None,
+        reason=None,
+    )

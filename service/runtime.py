@@ -1,0 +1,115 @@
+"""Everything a running facegate holds: settings, database, face model, vector index, match rule, quality gate.
+
+:meth:`Runtime.open` builds it (the app's lifespan, and the CLI's commands that need the model, call it);
+:meth:`Runtime.close` releases it. Routes reach it through :mod:`service.api.deps`; the decisions in
+:mod:`service.core` take it (or its parts) as arguments, so the CLI and the HTTP API share one implementation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.embedder import FaceEmbedder
+from service.config import Settings
+from service.core.analysis import QualityGate
+from service.core.crops import CropCipher
+from service.core.matching import MatchRule
+from service.db.migrate import upgrade
+from service.db.session import create_db_engine, make_sessionmaker
+from service.faces import load_embedder
+from service.index.sync import IndexSync
+from service.index.vectors import IndexConfig
+from service.repositories.keys import ensure_operator_key
+
+logger = logging.getLogger(__name__)
+
+
+def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
+    """The engine and session factory of ``settings.database_url``, migrated first when ``migrate_on_start``,
+    with the operator's first admin key stored (when one is configured)."""
+    if settings.migrate_on_start:
+        upgrade(settings.database_url)
+    engine = create_db_engine(settings.database_url)
+    factory = make_sessionmaker(engine)
+    token = settings.first_admin_key()
+    if token is not None:
+        with factory.begin() as session:
+            if ensure_operator_key(session, token=token):
+                logger.info("stored the operator's admin key from the configuration")
+    return engine, factory
+
+
+def match_rule_for(settings: Settings, embedder: FaceEmbedder) -> MatchRule:
+    """The threshold from the model's calibration at ``target_far`` (or the expert override) and the margin."""
+    threshold = settings.match_threshold
+    if threshold is None:
+        threshold = embedder.package.calibration.threshold_for(settings.target_far)
+    return MatchRule(threshold=threshold, margin=settings.match_margin)
+
+
+def quality_gate_for(settings: Settings) -> QualityGate:
+    return QualityGate(
+        min_interocular_px=settings.min_interocular_px,
+        min_det_score=settings.min_det_score,
+        min_blur=settings.min_blur,
+        max_yaw=settings.max_yaw,
+        max_pitch=settings.max_pitch,
+        several_faces_ratio=settings.several_faces_ratio,
+    )
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    embedder: FaceEmbedder
+    index: IndexSync
+    match_rule: MatchRule
+    gate: QualityGate
+    crop_cipher: CropCipher | None
+    started_at: float
+
+    @classmethod
+    def open(cls, settings: Settings, *, follow: bool = True) -> Runtime:
+        """Open the database, load the model, bring the index level with SQL and (``follow``) start following
+        other replicas' changes. Slow (seconds)."""
+        engine, factory = open_database(settings)
+        try:
+            embedder = load_embedder(settings)
+            rule = match_rule_for(settings, embedder)
+            index = IndexSync(
+                factory,
+                model_id=embedder.model_id,
+                dim=embedder.embedding_size,
+                config=IndexConfig(kind=settings.index_kind),
+                path=settings.index_path,
+            )
+            how = index.start()
+            logger.info("index %s: %s templates (%s)", settings.index_kind, len(index.index), how)
+            if follow:
+                index.run_polling(settings.index_poll_interval_s)
+        except BaseException:
+            engine.dispose()
+            raise
+        cipher = CropCipher(settings.crop_key.get_secret_value()) if settings.crop_key is not None else None
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=factory,
+            embedder=embedder,
+            index=index,
+            match_rule=rule,
+            gate=quality_gate_for(settings),
+            crop_cipher=cipher,
+            started_at=time.time(),
+        )
+
+    def close(self) -> None:
+        self.index.stop()
+        self.engine.dispose()
