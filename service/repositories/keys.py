@@ -94,9 +94,23 @@ def get_key(session: Session, *, key_id: int) -> ApiKey:
     return key
 
 
-def revoke_key(session: Session, *, key_id: int) -> ApiKey:
-    """Mark the key revoked (kept for the log's references); revoking twice is a no-op."""
+def revoke_key(session: Session, *, key_id: int, caller_key_id: int | None = None) -> ApiKey:
+    """Mark the key revoked (kept for the log's references); revoking twice is a no-op.
+
+    Refuses to revoke the caller's own key (rotate: create the new key, then revoke the old one with it) and the
+    last active admin key (nobody could administer the system any more).
+    """
     key = get_key(session, key_id=key_id)
+    if key.revoked_at is None and key_id == caller_key_id:
+        raise ConflictError("key_in_use", "a key cannot revoke itself; revoke it with another admin key")
+    if key.revoked_at is None and key.role is KeyRole.ADMIN:
+        others = (
+            select(ApiKey.id)
+            .where(ApiKey.role == KeyRole.ADMIN, ApiKey.revoked_at.is_(None), ApiKey.id != key_id)
+            .limit(1)
+        )
+        if session.scalar(others) is None:
+            raise ConflictError("last_admin_key", "this is the last active admin key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.flush()

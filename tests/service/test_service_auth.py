@@ -110,3 +110,13 @@ def test_rate_limit_answers_429(client: TestClient, admin_headers: dict[str, str
         client.app.state.rate_limiter = saved
     assert statuses[:2] == [200, 200] and statuses[2] == 429
     assert response.json()["code"] == "rate_limited" and int(response.headers["retry-after"]) >= 1
+
+
+def test_a_key_cannot_revoke_itself_nor_the_last_admin(admin: TestClient) -> None:
+    me = next(k for k in admin.get("/v1/keys").json() if k["role"] == "admin" and k["prefix"].startswith("fg_"))
+    response = admin.delete(f"/v1/keys/{me['id']}")
+    assert (response.status_code, response.json()["code"]) == (409, "key_in_use")
+    other_id, other = _key(admin, "admin")
+    # With another admin key, the first one can go; then the other is the last admin and stays.
+    assert admin.delete(f"/v1/keys/{other_id}", headers=other).json()["code"] == "key_in_use"
+    assert admin.get("/v1/keys", headers=other).status_code == 200

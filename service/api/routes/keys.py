@@ -48,9 +48,12 @@ def list_keys(
     return [_public(session, key) for key in keys_repo.list_keys(session, include_revoked=include_revoked)]
 
 
-@router.delete("/{key_id}", summary="Revoke an API key", responses=problem_responses(401, 403, 404, 422, 429, 503))
-def revoke_key(key_id: Annotated[int, Path(gt=0, le=2**31 - 1)], session: SessionDep, _key: AdminKey) -> KeyPublic:
-    """The key stops working at once (on every replica: keys are checked in SQL on each request)."""
-    key = keys_repo.revoke_key(session, key_id=key_id)
+@router.delete("/{key_id}", summary="Revoke an API key", responses=problem_responses(401, 403, 404, 409, 422, 429, 503))
+def revoke_key(key_id: Annotated[int, Path(gt=0, le=2**31 - 1)], session: SessionDep, caller: AdminKey) -> KeyPublic:
+    """The key stops working at once (on every replica: keys are checked in SQL on each request).
+
+    409 ``key_in_use`` for the calling key itself, 409 ``last_admin_key`` for the last active admin key.
+    """
+    key = keys_repo.revoke_key(session, key_id=key_id, caller_key_id=caller.key_id)
     session.commit()
     return _public(session, key)
