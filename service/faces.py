@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import time
 
+import torch
+
 from models.detection import FaceDetector
 from models.device import resolve_device
 from models.embedder import FaceEmbedder
@@ -24,6 +26,7 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
     :class:`models.package.ModelPackageError` when the package is unusable.
     """
     started = time.perf_counter()
+    torch.set_num_threads(settings.torch_threads)
     device = resolve_device(settings.device)
     embedder = FaceEmbedder(
         settings.model_path,
