@@ -3,9 +3,10 @@ and IANA time-zone names."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
@@ -55,8 +56,17 @@ def validate_timezone(name: str) -> str:
     """
     if not isinstance(name, str) or not name or name != name.strip():
         raise ValueError(f"invalid time zone {name!r}: expected an IANA name such as 'Europe/Paris'")
+    # The IANA list, not whatever ZoneInfo opens: "Europe" is a folder (IsADirectoryError), "localtime" and
+    # "posixrules" depend on the host.
+    if name not in _known_timezones():
+        raise ValueError(f"unknown time zone {name!r}: expected an IANA name such as 'Europe/Paris'")
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(f"unknown time zone {name!r}: expected an IANA name such as 'Europe/Paris'") from exc
     return name
+
+
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    return frozenset(available_timezones() - {"localtime", "posixrules", "Factory"})

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from service.api.auth import AuditorKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
+from service.api.schemas import Instant
 from service.api.schemas.admin import LogEntryPublic, LogPage
 from service.db.models import Decision
 from service.repositories.access_log import query_log
@@ -23,12 +23,12 @@ _Id = Annotated[int | None, Query(gt=0, le=2**31 - 1)]
 def access_log(
     session: SessionDep,
     _key: AuditorKey,
-    since: Annotated[AwareDatetime | None, Query(description="From this instant (inclusive).")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Before this instant.")] = None,
+    since: Annotated[Instant | None, Query(description="From this instant (inclusive).")] = None,
+    until: Annotated[Instant | None, Query(description="Before this instant.")] = None,
     door_id: _Id = None,
     person_id: _Id = None,
     decision: Decision | None = None,
-    reason: Annotated[str | None, Query(max_length=64)] = None,
+    reason: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> LogPage:

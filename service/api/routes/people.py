@@ -69,7 +69,10 @@ def list_people(
     runtime: RuntimeDep,
     _key: AdminKey,
     status_filter: Annotated[PersonStatus | None, Query(alias="status")] = None,
-    search: Annotated[str | None, Query(max_length=200, description="Part of the external id or name.")] = None,
+    search: Annotated[
+        str | None,
+        Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$", description="Part of the external id or name."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> PersonPage:

@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 Point = tuple[float, float]
+
+
+def _storable(value: datetime) -> datetime:
+    # Stored in UTC: 0001-01-01T00:00+05:00 has no UTC instant, and converting it later would be a 500.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the instant is out of range once converted to UTC") from exc
+
+
+# An instant with a time zone that has a UTC equivalent (naive datetimes are refused: whose 08:00?).
+Instant = Annotated[AwareDatetime, AfterValidator(_storable)]
+
+# Text a person typed: no control characters (a NUL byte is refused by PostgreSQL, and none belongs in a name).
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PlainText64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)]
+PlainText100 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE)
+]
+PlainText200 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
+]
+# An identifier: printable, no spaces.
+Identifier = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$")
+]
 
 
 class Schema(BaseModel):

@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from service.api.schemas import Schema
+from service.api.schemas import PlainText100, Schema
 from service.db.models import Decision, KeyRole
 
 
 class KeyCreate(Schema):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
-        examples=["front door terminal"]
-    )
+    name: PlainText100 = Field(examples=["front door terminal"])
     role: KeyRole
     door_ids: list[Annotated[int, Field(gt=0, le=2**31 - 1)]] = Field(
         default_factory=list, max_length=1000, description="Terminal keys only: the doors it may ask about."

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field
 
-from service.api.schemas import FaceQualityPublic, Schema
+from service.api.schemas import FaceQualityPublic, Identifier, Instant, PlainText200, Schema
 from service.db.models import PersonStatus
 
-ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$")]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ExternalId = Identifier
+DisplayName = PlainText200
 
 
 class PersonCreate(Schema):
     external_id: ExternalId = Field(description="The operator's id, e.g. a badge number; unique.", examples=["B-1042"])
     display_name: DisplayName = Field(examples=["Ada Lovelace"])
     status: PersonStatus = PersonStatus.ACTIVE
-    valid_from: AwareDatetime | None = Field(default=None, description="Not let in before (with a time zone).")
-    valid_until: AwareDatetime | None = Field(default=None, description="Not let in from this instant on.")
+    valid_from: Instant | None = Field(default=None, description="Not let in before (with a time zone).")
+    valid_until: Instant | None = Field(default=None, description="Not let in from this instant on.")
 
 
 class PersonUpdate(Schema):
@@ -27,8 +26,8 @@ class PersonUpdate(Schema):
 
     display_name: DisplayName | None = None
     status: PersonStatus | None = None
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
 
 
 class PersonPublic(Schema):

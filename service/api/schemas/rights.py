@@ -9,12 +9,12 @@ zone: a naive one would be guessed, and a guessed zone is how a badge works an h
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, AwareDatetime, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from service.api.schemas import Schema
+from service.api.schemas import Instant, Schema
 from service.db.models import PersonStatus
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -26,17 +26,6 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 TimezoneName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 StartTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 EndTime = Annotated[str, StringConstraints(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
-
-
-def _storable(value: datetime) -> datetime:
-    # Stored in UTC: 0001-01-01T00:00+05:00 has no UTC instant, and converting it later would be a 500.
-    try:
-        return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("the instant is out of range once converted to UTC") from exc
-
-
-Instant = Annotated[AwareDatetime, AfterValidator(_storable)]
 
 
 def _minute(clock: str) -> int:
