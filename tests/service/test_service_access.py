@@ -1,0 +1,119 @@
+"""``POST /v1/access/check`` without the LFW set: refusals by face, fail-closed on internal errors (still logged),
+bad frames are 4xx and decide nothing, several frames must agree, and /metrics counts the decisions."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+SKY = _png(np.full((240, 320, 3), (120, 170, 230), np.uint8))
+
+
+@pytest.fixture
+def door(admin: TestClient, request: pytest.FixtureRequest) -> int:
+    name = f"access-{request.node.name}"[:100]
+    return int(admin.post("/v1/doors", json={"name": name, "timezone": "Europe/Paris"}).json()["id"])
+
+
+def _check(client: TestClient, door_id: int, *frames: bytes) -> dict[str, object]:
+    files = [("frames", (f"f{i}.png", data, "image/png")) for i, data in enumerate(frames)]
+    response = client.post("/v1/access/check", data={"door_id": str(door_id)}, files=files)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _log_total(admin: TestClient, door_id: int) -> int:
+    return int(admin.get("/v1/access/log", params={"door_id": door_id}).json()["total"])
+
+
+def test_no_face_is_denied_and_logged(admin: TestClient, door: int) -> None:
+    decision = _check(admin, door, SKY)
+    assert (decision["decision"], decision["reason"]) == ("denied", "no_face")
+    assert decision["person"] is None and decision["usable_frames"] == 0
+    entry = admin.get("/v1/access/log", params={"door_id": door}).json()["items"][0]
+    assert (entry["id"], entry["reason"], entry["decision"]) == (decision["log_id"], "no_face", "denied")
+    assert set(decision["stages_ms"]) >= {"decode", "detect", "log"}
+
+
+def test_unknown_face(admin: TestClient, door: int, fixture_face_paths: list[Path]) -> None:
+    # Nobody enrolled looks like AJ Cook in this session's database (others enrol other fixtures under
+    # other names, but never for this door: no rule would grant anyway).
+    decision = _check(admin, door, fixture_face_paths[0].read_bytes())
+    assert decision["decision"] == "denied"
+    assert decision["reason"] in ("unknown_face", "no_rule", "ambiguous_match")
+
+
+def test_a_bad_frame_is_a_400_and_decides_nothing(admin: TestClient, door: int) -> None:
+    before = _log_total(admin, door)
+    files = [("frames", ("a.png", SKY, "image/png")), ("frames", ("b.png", b"garbage", "image/png"))]
+    response = admin.post("/v1/access/check", data={"door_id": str(door)}, files=files)
+    assert (response.status_code, response.json()["code"]) == (400, "image_not_an_image")
+    assert _log_total(admin, door) == before
+
+
+def test_unknown_door_and_too_many_frames(admin: TestClient, door: int) -> None:
+    response = admin.post(
+        "/v1/access/check", data={"door_id": "2147483647"}, files=[("frames", ("a.png", SKY, "image/png"))]
+    )
+    assert (response.status_code, response.json()["code"]) == (404, "door_not_found")
+    files = [("frames", (f"{i}.png", SKY, "image/png")) for i in range(9)]
+    response = admin.post("/v1/access/check", data={"door_id": str(door)}, files=files)
+    assert (response.status_code, response.json()["code"]) == (422, "too_many_images")
+
+
+def test_internal_failure_denies_and_is_logged(
+    admin: TestClient, door: int, fixture_face_paths: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = admin.app.state.runtime
+
+    def broken_search(query: np.ndarray, k: int) -> list[object]:
+        raise RuntimeError("index exploded")
+
+    monkeypatch.setattr(runtime.index.index, "search", broken_search)
+    decision = _check(admin, door, fixture_face_paths[1].read_bytes())
+    assert (decision["decision"], decision["reason"]) == ("denied", "internal_error")
+    entry = admin.get("/v1/access/log", params={"door_id": door, "reason": "internal_error"}).json()["items"][0]
+    assert entry["id"] == decision["log_id"]
+
+
+def test_frames_must_agree(admin: TestClient, door: int, fixture_face_paths: list[Path]) -> None:
+    """Two people enrolled, one frame of each: ambiguous, even though each frame alone would match."""
+    a, b = (fixture_face_paths[i].read_bytes() for i in (2, 3))
+    ids = []
+    for name, image in (("agree-a", a), ("agree-b", b)):
+        person = admin.post("/v1/people", json={"external_id": name, "display_name": name}).json()["id"]
+        response = admin.post(
+            f"/v1/people/{person}/faces?force=true", files=[("images", ("x.jpg", image, "image/jpeg"))]
+        )
+        assert response.status_code == 201, response.text
+        assert admin.post("/v1/rules", json={"person_id": person, "door_id": door}).status_code == 201
+        ids.append(person)
+    single = _check(admin, door, a)
+    assert single["reason"] == "granted" and single["person"]["id"] == ids[0]
+    assert _check(admin, door, a, a)["reason"] == "granted"
+    mixed = _check(admin, door, a, b)
+    assert (mixed["decision"], mixed["reason"], mixed["person"]) == ("denied", "ambiguous_match", None)
+    # A frame without a face is skipped; the others decide.
+    assert _check(admin, door, SKY, a)["reason"] == "granted"
+    for person in ids:
+        admin.delete(f"/v1/people/{person}")
+
+
+def test_metrics_count_decisions(admin: TestClient, door: int) -> None:
+    _check(admin, door, SKY)
+    text = admin.get("/metrics").text
+    assert 'facegate_decisions_total{decision="denied",reason="no_face"}' in text
+    assert 'facegate_stage_seconds_bucket{le="0.005",stage="detect"}' in text
+    assert "facegate_index_templates" in text and "facegate_http_requests_total" in text
