@@ -1,0 +1,54 @@
+"""``facegate serve`` and ``facegate db upgrade``: run the API, migrate the schema."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from service.cli.context import guarded, load_settings
+
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+
+
+@guarded
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default FACEGATE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default FACEGATE_PORT).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Run the API server (every setting from FACEGATE_*; the database is migrated at start).
+
+    Example: facegate serve --host 0.0.0.0 --port 8000 --workers 2
+    """
+    import uvicorn
+
+    settings = load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        "service.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@db_app.command("upgrade")
+@guarded
+def db_upgrade(
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the database server first.")] = 0.0,
+) -> None:
+    """Migrate the database (FACEGATE_DATABASE_URL) to the newest schema.
+
+    Example: facegate db upgrade --wait 30
+    """
+    from service.db.migrate import upgrade, wait_for_database
+
+    settings = load_settings()
+    if wait > 0:
+        wait_for_database(settings.database_url, wait)
+    upgrade(settings.database_url)
+    typer.echo("database is at the newest schema")
