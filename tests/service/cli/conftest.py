@@ -21,7 +21,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 if TYPE_CHECKING:
-    from click.testing import Result
+    from typer.testing import Result
 
     from models.embedder import FaceEmbedder
 
