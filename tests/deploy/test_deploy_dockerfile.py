@@ -163,7 +163,10 @@ def test_final_stage_has_no_build_tools_or_package_installs(dockerfile: list[Sta
 
 def test_build_stage_installs_cpu_only_torch_at_the_project_pins(dockerfile: list[Stage]) -> None:
     dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    pins = dict(match.groups() for dep in dependencies if (match := re.fullmatch(r"(torch|torchvision)==(\S+)", dep)))
+    pins: dict[str, str] = {}
+    for dep in dependencies:
+        if match := re.fullmatch(r"(torch|torchvision)==(\S+)", dep):
+            pins[match.group(1)] = match.group(2)
     build = "\n".join(args for stage in dockerfile[:-1] for args in stage.all("RUN") + stage.all("ARG"))
     assert CPU_INDEX in build
     torch_line = next(args for stage in dockerfile[:-1] for args in stage.all("RUN") if "torch==" in args)
