@@ -89,10 +89,13 @@ def describe_error(exc: Exception) -> str | None:
         return str(exc)
     if isinstance(exc, ValidationError):
         return validation_message(exc)
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError) and exc.statement is None:  # failed to connect, not a failed statement
         return f"database unreachable ({_database_name()}): {_driver_message(exc)}"
     if isinstance(exc, DBAPIError):
-        return f"database error: {_driver_message(exc)}"
+        message = _driver_message(exc)
+        if "no such table" in message or "does not exist" in message:
+            message += " (is the schema migrated? facegate db upgrade)"
+        return f"database error: {message}"
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if exc.filename else ""
         return f"{where}{exc.strerror or exc}"

@@ -51,7 +51,7 @@ def info(as_json: JsonOpt = False) -> None:
         "trained": package.trained,
         "path": str(package.source) if package.source else None,
         "architecture": package.config.architecture(),
-        "calibration": calibration.to_json() | {"metrics": None},
+        "calibration": calibration.to_json(),
         "target_far": settings.target_far,
         "threshold_in_force": threshold,
         "threshold_overridden": settings.match_threshold is not None,

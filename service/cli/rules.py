@@ -8,6 +8,7 @@ Rules are never edited: a changed right is a new grant and a revoke of the old r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -58,6 +59,24 @@ def expand_days(text: str) -> list[str]:
     return list(dict.fromkeys(days))
 
 
+def compact_days(days: Sequence[str]) -> str:
+    """Week-ordered day names with runs of three or more shown as ranges: ``mon-fri,sun`` (for reading)."""
+    from service.api.schemas.rights import DAY_NAMES
+
+    indices = sorted(DAY_NAMES.index(day) for day in days)
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    parts = [
+        f"{DAY_NAMES[run[0]]}-{DAY_NAMES[run[-1]]}" if len(run) >= 3 else ",".join(DAY_NAMES[i] for i in run)
+        for run in runs
+    ]
+    return ",".join(parts)
+
+
 def _windows(days: str | None, start: str | None, end: str | None) -> list[dict[str, Any]]:
     if days is None and start is None and end is None:
         return []
@@ -84,7 +103,7 @@ def describe(session: Session, rule: RulePublic) -> tuple[str, str, str]:
         who = f"group {group.name}" if group else f"group #{rule.group_id}"
     door = session.get(Door, rule.door_id) if rule.door_id is not None else None
     where = "every door" if rule.door_id is None else f"{door.name} ({door.timezone})" if door else f"#{rule.door_id}"
-    when = "; ".join(f"{','.join(w.days)} {w.start}-{w.end}" for w in rule.windows) or "any time"
+    when = "; ".join(f"{compact_days(w.days)} {w.start}-{w.end}" for w in rule.windows) or "any time"
     return who, where, when
 
 

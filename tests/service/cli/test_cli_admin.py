@@ -180,3 +180,20 @@ def test_every_command_has_help_with_an_example(cli: Cli) -> None:
         assert "Example: facegate " in text or "Example: FACEGATE_" in text, path
     root = cli("--help").stdout
     assert "--install-completion" in root and "--show-completion" in root
+
+
+def test_failures_are_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEGATE_MIGRATE_ON_START", "false")
+    unmigrated = error_line(cli("doors", "list", code=1))
+    assert unmigrated == "error: database error: no such table: doors (is the schema migrated? facegate db upgrade)"
+    monkeypatch.delenv("FACEGATE_MIGRATE_ON_START")
+
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr("service.repositories.doors.list_doors", boom)
+    result = cli("doors", "list", code=1)
+    expected = "error: unexpected RuntimeError: boom second line (run with --verbose for the traceback)"
+    assert error_line(result) == expected
+    verbose = cli("--verbose", "doors", "list", code=1)
+    assert verbose.stderr.splitlines()[-1].startswith("error: unexpected RuntimeError")
