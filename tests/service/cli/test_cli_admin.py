@@ -197,3 +197,20 @@ def test_failures_are_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> Non
     assert error_line(result) == expected
     verbose = cli("--verbose", "doors", "list", code=1)
     assert verbose.stderr.splitlines()[-1].startswith("error: unexpected RuntimeError")
+
+
+def test_serve_runs_the_app_factory(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append({"app": app, **kwargs}))
+    monkeypatch.setenv("FACEGATE_HOST", "0.0.0.0")
+    cli("serve", "--port", "8123", "--workers", "2")
+    assert calls == [
+        {
+            "app": "service.main:create_app",
+            "factory": True,
+            "host": "0.0.0.0",
+            "port": 8123,
+            "workers": 2,
+            "log_level": "info",
+        }
+    ]
