@@ -114,6 +114,12 @@ class Settings(BaseSettings):
             raise ValueError("keep_crops needs crop_key (FACEGATE_CROP_KEY): kept face crops are stored encrypted")
         return self
 
+    @field_validator("index_path", "model_path", "admin_key_file", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: object) -> object:
+        # FACEGATE_INDEX_PATH= (empty) means "memory only", not the current folder.
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:

@@ -93,3 +93,8 @@ def test_entry_point_host_and_port_from_env_then_arguments(clean_env: pytest.Mon
     assert (calls["host"], calls["port"]) == ("0.0.0.0", 9001)
     entry.main(["--host", "::1", "--port", "9002"])
     assert (calls["host"], calls["port"]) == ("::1", 9002)
+
+
+def test_an_empty_index_path_means_memory_only(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FACEGATE_INDEX_PATH", "")
+    assert Settings().index_path is None
