@@ -41,6 +41,7 @@ class TrainConfig:
     deep_sup_weight: float = 0.0
     recon_weight: float = 0.0
     recon_noise_std: float = 0.0  # > 0: denoising (the decoder rebuilds the clean face from a noised input)
+    decoder: str = "plain"  # the reconstruction decoder: "plain" (last stage only) or "unet" (skips from every stage)
     distill_weight: float = 0.0
     teacher_cache: str = ""  # .npy of teacher embeddings, one row per cache row (training.teacher)
     # --- optimisation

@@ -1,11 +1,14 @@
 """The network as trained: backbone + metric loss + the auxiliary heads that only training uses.
 
 ``L = L_metric + λ_attr·L_attr + λ_ds·L_deep_sup + λ_rec·L_recon + λ_kd·L_distill``; every term is
-returned separately so the loop can log it. Export keeps ``backbone`` alone
+returned separately so the loop can log it. ``L_recon``'s decoder is ``plain`` (from the last stage
+only) or ``unet`` (with skips from every stage). Export keeps ``backbone`` alone
 (:func:`training.export.export_package`), so inference never carries a training-only part.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +62,52 @@ class ReconstructionDecoder(nn.Module):
         return out
 
 
+class UNetDecoder(nn.Module):
+    """The plain decoder plus U-Net skips (Ronneberger et al., "U-Net: Convolutional Networks for
+    Biomedical Image Segmentation", MICCAI 2015): before each of its first three ×2 upsampling
+    convs, the backbone's stage map of that resolution (stage 3 at S/8, stage 2 at S/4, stage 1 at
+    S/2) is concatenated to the upsampled one. The layers are otherwise those of
+    :class:`ReconstructionDecoder`, so the two rows of the study differ by the skips alone.
+
+    Why it matters: the skips are the lateral connections of a Ladder network (Rasmus et al.,
+    2015). Detail the decoder can take from stage 1 need not survive to the 7×7 map, so the
+    reconstruction term stops forcing the deep stages to keep pixel detail that identity does not
+    need, while still sending a gradient into every stage. ``[(B, C_i, S/2^i, S/2^i)]_{i=1..4}`` →
+    ``(B, 3, S, S)``."""
+
+    def __init__(self, stage_channels: Sequence[int], width: int = 32):
+        super().__init__()
+        if len(stage_channels) != 4:
+            raise ValueError(f"the U-Net decoder needs four stage maps, got {len(stage_channels)} channels")
+        skips = (stage_channels[2], stage_channels[1], stage_channels[0], 0)
+        self.steps = nn.ModuleList()
+        c_in = stage_channels[3]
+        for c_skip, c_out in zip(skips, (width * 4, width * 2, width, width), strict=True):
+            self.steps.append(
+                nn.Sequential(
+                    nn.Conv2d(c_in + c_skip, c_out, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(c_out),
+                    nn.ReLU(inplace=True),
+                )
+            )
+            c_in = c_out
+        self.to_rgb = nn.Conv2d(c_in, 3, 3, padding=1)
+
+    def forward(self, stages: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = stages[3]
+        skips: tuple[torch.Tensor | None, ...] = (stages[2], stages[1], stages[0], None)
+        for step, skip in zip(self.steps, skips, strict=True):
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            if skip is not None:
+                x = torch.cat([x, skip], dim=1)
+            x = step(x)
+        out: torch.Tensor = self.to_rgb(x)
+        return out
+
+
+DECODERS = ("plain", "unet")
+
+
 class FaceTrainingModel(nn.Module):
     """Backbone, class centres and auxiliary heads, built from a :class:`TrainConfig`."""
 
@@ -86,7 +135,12 @@ class FaceTrainingModel(nn.Module):
             if config.deep_sup_weight > 0
             else None
         )
-        self.decoder = ReconstructionDecoder(stage_channels[-1]) if config.recon_weight > 0 else None
+        if config.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {config.decoder!r}")
+        self.decoder: nn.Module | None = None
+        if config.recon_weight > 0:
+            plain = config.decoder == "plain"
+            self.decoder = ReconstructionDecoder(stage_channels[-1]) if plain else UNetDecoder(stage_channels)
         self.teacher_dim = teacher_dim
 
     def forward(
@@ -114,7 +168,7 @@ class FaceTrainingModel(nn.Module):
             terms["deep_sup"] = torch.stack(deep).mean()
             total = total + cfg.deep_sup_weight * terms["deep_sup"]
         if self.decoder is not None:
-            rebuilt = self.decoder(stages[-1])
+            rebuilt = self.decoder(stages) if isinstance(self.decoder, UNetDecoder) else self.decoder(stages[-1])
             terms["recon"] = F.mse_loss(rebuilt.float(), clean.float())
             total = total + cfg.recon_weight * terms["recon"]
         if cfg.distill_weight > 0 and teacher is not None:

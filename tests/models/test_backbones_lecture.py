@@ -16,6 +16,8 @@ from models.backbones.squeezenet import Fire
 from models.backbones.staged import MaxPool3x3, StagedBackbone
 from models.package import Calibration, ModelConfig, load_package, save_package
 from models.registry import build_backbone, list_backbones
+from training.config import TrainConfig
+from training.model import FaceTrainingModel, ReconstructionDecoder, UNetDecoder
 
 BATCH = 2
 INPUT = 112
@@ -170,3 +172,30 @@ def test_highway_gates_start_biased_to_carry_and_mix_t_h_with_one_minus_t_x() ->
         assert t.mean().item() == pytest.approx(torch.sigmoid(torch.tensor(-2.0)).item(), abs=0.02)
     uncoupled = _build("highway", coupled=False)
     assert all(isinstance(m.carry_gate, nn.Conv2d) for m in uncoupled.modules() if isinstance(m, HighwayBlock))
+
+
+# --- the U-Net decoder of the reconstruction / denoising loss (training/model.py) ------------------------------
+
+
+@pytest.mark.parametrize("name", ["iresnet18", *LECTURE])
+def test_unet_decoder_rebuilds_the_face_and_its_gradient_reaches_every_stage(name: str) -> None:
+    backbone = _build(name).train()
+    decoder = UNetDecoder(backbone.stage_channels, width=8)
+    x = _input()
+    rebuilt = decoder(backbone.forward_stages(x))
+    assert rebuilt.shape == x.shape
+    torch.nn.functional.mse_loss(rebuilt, x).backward()
+    for i, stage in enumerate(backbone.stages):
+        assert any(p.grad is not None and p.grad.abs().gt(0).any() for p in stage.parameters()), f"stage {i + 1}"
+    assert all(p.grad is None for p in backbone.head.parameters())  # only the stages feed the decoder
+
+
+@pytest.mark.parametrize(("decoder", "kind"), [("plain", ReconstructionDecoder), ("unet", UNetDecoder)])
+def test_training_model_builds_the_chosen_decoder(decoder: str, kind: type[nn.Module]) -> None:
+    config = TrainConfig(backbone="vgg", width=WIDTH, embedding_size=EMBEDDING, recon_weight=0.5, decoder=decoder)
+    model = FaceTrainingModel(config, num_classes=4)
+    assert isinstance(model.decoder, kind)
+    terms = model(_input(), torch.tensor([0, 1]))
+    assert torch.isfinite(terms["recon"]) and terms["recon"] > 0
+    with pytest.raises(ValueError, match="decoder"):
+        FaceTrainingModel(TrainConfig(width=WIDTH, recon_weight=0.5, decoder="ladder"), num_classes=4)
