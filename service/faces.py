@@ -30,7 +30,9 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
     device = resolve_device(settings.device)
     embedder = FaceEmbedder(
         settings.model_path,
-        detector=FaceDetector(device=device, min_face_size=settings.detector_min_face_px),
+        detector=FaceDetector(
+            device=device, min_face_size=settings.detector_min_face_px, factor=settings.detector_scale_factor
+        ),
         device=device,
         flip_tta=settings.flip_tta,
         image_limits=settings.image_limits(),
