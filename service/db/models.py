@@ -46,6 +46,11 @@ NAMING_CONVENTION = {
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+# SQLite hands a deleted row's id to the next insert unless the table is AUTOINCREMENT (migration 0002); ids held
+# outside the database (the vector index, clients, the log) must never come to name someone else.
+_NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
@@ -86,6 +91,7 @@ class Person(Base):
     __tablename__ = "people"
     __table_args__ = (
         CheckConstraint("valid_until IS NULL OR valid_from IS NULL OR valid_until > valid_from", name="validity"),
+        _NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,7 +118,7 @@ class FaceTemplate(Base):
     """
 
     __tablename__ = "face_templates"
-    __table_args__ = (CheckConstraint("embedding_dim > 0", name="embedding_dim_positive"),)
+    __table_args__ = (CheckConstraint("embedding_dim > 0", name="embedding_dim_positive"), _NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
@@ -135,6 +141,7 @@ class Door(Base):
     """A door and the IANA time zone its schedules are read in."""
 
     __tablename__ = "doors"
+    __table_args__ = (_NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -148,6 +155,7 @@ class Door(Base):
 
 class Group(Base):
     __tablename__ = "groups"
+    __table_args__ = (_NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -172,6 +180,7 @@ class AccessRule(Base):
     __table_args__ = (
         CheckConstraint("(person_id IS NULL) <> (group_id IS NULL)", name="one_subject"),
         CheckConstraint("valid_until IS NULL OR valid_from IS NULL OR valid_until > valid_from", name="validity"),
+        _NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -215,6 +224,7 @@ class ApiKey(Base):
     ``prefix`` (its first characters, unique) finds the row and identifies the key in listings and logs."""
 
     __tablename__ = "api_keys"
+    __table_args__ = (_NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))

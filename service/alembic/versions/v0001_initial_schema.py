@@ -5,6 +5,10 @@ Timestamps are ``DateTime(timezone=True)`` here, the storage of the models' ``UT
 import application types, so that it keeps meaning what it meant when it was written). For the same reason every
 constraint and index is named here in full (``op.f``) rather than by the models' naming convention.
 
+On SQLite, the tables whose rows can be deleted are AUTOINCREMENT, so that a deleted row's id is never handed
+to the next insert (ids held outside the database — the vector index, clients, the log — must never come to name
+someone else); PostgreSQL's sequences never go back anyway.
+
 The access log's append-only guard is a trigger on each dialect. On SQLite its UPDATE trigger names the columns:
 a later migration that adds a column to ``access_log``, or rebuilds it in batch mode (which drops its triggers),
 must recreate the triggers.
@@ -85,6 +89,7 @@ def upgrade() -> None:
         _ts("updated_at"),
         sa.UniqueConstraint("external_id", name=op.f("uq_people_external_id")),
         _pk("people", "id"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "face_templates",
@@ -100,6 +105,7 @@ def upgrade() -> None:
         _check("face_templates", "embedding_dim_positive", "embedding_dim > 0"),
         _fk("person_id", "people", "CASCADE", "face_templates"),
         _pk("face_templates", "id"),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_face_templates_person_id"), "face_templates", ["person_id"])
     op.create_index(op.f("ix_face_templates_model_id"), "face_templates", ["model_id"])
@@ -112,6 +118,7 @@ def upgrade() -> None:
         _ts("created_at"),
         sa.UniqueConstraint("name", name=op.f("uq_doors_name")),
         _pk("doors", "id"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "groups",
@@ -120,6 +127,7 @@ def upgrade() -> None:
         _ts("created_at"),
         sa.UniqueConstraint("name", name=op.f("uq_groups_name")),
         _pk("groups", "id"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "group_members",
@@ -144,6 +152,7 @@ def upgrade() -> None:
         _fk("group_id", "groups", "CASCADE", "access_rules"),
         _fk("door_id", "doors", "CASCADE", "access_rules"),
         _pk("access_rules", "id"),
+        sqlite_autoincrement=True,
     )
     for column in ("person_id", "group_id", "door_id"):
         op.create_index(op.f(f"ix_access_rules_{column}"), "access_rules", [column])
@@ -175,6 +184,7 @@ def upgrade() -> None:
         _ts("revoked_at", nullable=True),
         sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
         _pk("api_keys", "id"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "api_key_doors",

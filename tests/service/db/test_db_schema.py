@@ -235,3 +235,17 @@ def test_template_revision_counts_up(session: Session) -> None:
     bump_template_revision(session)
     session.commit()
     assert current_template_revision(session) == 1
+
+
+def test_ids_are_never_reused(session: Session) -> None:
+    """A deleted person's id is not handed to the next person (SQLite AUTOINCREMENT; PostgreSQL sequences)."""
+    first = Person(external_id="reuse-1", display_name="A")
+    session.add(first)
+    session.commit()
+    old_id = first.id
+    session.delete(first)
+    session.commit()
+    second = Person(external_id="reuse-2", display_name="B")
+    session.add(second)
+    session.commit()
+    assert second.id > old_id
