@@ -1,8 +1,8 @@
-"""Command line of the training side.
+"""Command line of the training side: `facegate-train` (also `python -m training`).
 
-python -m training prepare --source celeba --images DIR --labels ../shared/data/celeba --out CACHE
-python -m training prepare --source folder --images MY_PEOPLE --out CACHE
-python -m training evaluate --package PKG --lfw-cache CACHE --lfw ../shared/data/lfw [--flip] [--reference dlib]
+facegate-train prepare --source celeba --images DIR --labels ../shared/data/celeba --out CACHE
+facegate-train prepare --source folder --images MY_PEOPLE --out CACHE
+facegate-train evaluate --package PKG --lfw-cache CACHE --lfw ../shared/data/lfw [--flip] [--reference dlib]
     [--calibrate] [--out results.json]
 """
 
@@ -31,7 +31,7 @@ def _samples(source: str, images: Path, labels: Path | None) -> Iterator[Sample]
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="facegate-train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="detect + align raw images into a cache of 112x112 faces")
