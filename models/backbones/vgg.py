@@ -4,7 +4,7 @@ Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Re
 ICLR 2015. The paper's point: two stacked 3×3 convs see a 5×5 field (three see 7×7) with fewer
 weights and more non-linearities than one large kernel, so depth is bought with small kernels. No
 shortcut of any kind: this is the baseline the residual, highway and inception rows are measured
-against. A norm after each conv (the paper predates batch norm) keeps 14 plain layers trainable
+against. A norm after each conv (the paper predates batch norm) keeps 13 plain conv layers trainable
 from scratch with the shared schedule.
 
 ``(B, 3, 112, 112)`` → stem 3×3 ``(B, C_1, 112, 112)`` → per stage: max-pool /2, ``depths[i]``
