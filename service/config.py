@@ -87,11 +87,11 @@ class Settings(BaseSettings):
         "min_interocular_px gate anyway; searching for them costs most of the detector's time.",
     )
     detector_scale_factor: float = Field(
-        default=0.6,
+        default=0.709,
         gt=0.3,
         lt=0.95,
-        description="Ratio between the detector's image-pyramid levels. MTCNN's paper uses 0.709; 0.6 has fewer "
-        "levels: 25% faster on 640×480 frames, the same 300/300 subjects found on LFW (BENCHMARKS.md).",
+        description="Ratio between the detector's image-pyramid levels (MTCNN's 0.709). 0.6 is 25% faster on "
+        "640×480 frames but leaves gaps between face sizes: 7 of AT&T's 400 faces were missed (BENCHMARKS.md).",
     )
     min_interocular_px: float = Field(default=20.0, ge=0, description="Smallest eye distance accepted, in pixels.")
     min_det_score: float = Field(default=0.90, ge=0, le=1, description="Lowest detector confidence accepted.")
