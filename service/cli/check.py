@@ -34,7 +34,7 @@ def check(
 
     Example: facegate check "main entrance" visitor.jpg
     """
-    from service.api.schemas.access import AccessDecision, PersonRef
+    from service.api.schemas.access import AccessDecision
     from service.core.access import check_access
 
     frames = [data for _, data in read_images(images)]
@@ -44,25 +44,7 @@ def check(
         outcome = check_access(opened, door=door, frames=frames, key_id=None)
         threshold = opened.match_rule.threshold
     person = outcome.person
-    answer = AccessDecision(
-        decision=outcome.decision,
-        reason=outcome.reason,
-        door_id=outcome.door_id,
-        person=PersonRef(id=person.id, external_id=person.external_id, display_name=person.display_name)
-        if person
-        else None,
-        score=outcome.score,
-        margin=outcome.margin,
-        threshold=threshold,
-        frames=outcome.frames,
-        usable_frames=outcome.usable_frames,
-        quality=outcome.quality,
-        latency_ms=outcome.latency_ms,
-        stages_ms=outcome.stages_ms,
-        log_id=outcome.log_id,
-        model_id=outcome.model_id,
-        at=outcome.at,
-    )
+    answer = AccessDecision.of(outcome, threshold)
     if as_json:
         output.echo_json(answer)
     else:

@@ -16,32 +16,10 @@ from service.cli import output
 from service.cli.context import find_person, guarded, runtime
 
 if TYPE_CHECKING:
-    from service.api.schemas.people import EnrolmentResponse, TemplatePublic
+    from service.api.schemas.people import EnrolmentResponse
     from service.core.enrolment import ImageVerdict
-    from service.db.models import FaceTemplate
 
 VERDICT_HEADERS = ("image", "result", "interocular px", "det score", "blur", "yaw", "pitch")
-
-
-def template_public(template: FaceTemplate) -> TemplatePublic:
-    """The API's view of a stored template (its quality figures, whether its crop is kept)."""
-    from service.api.schemas import FaceQualityPublic
-    from service.api.schemas.people import TemplatePublic
-
-    return TemplatePublic(
-        id=template.id,
-        model_id=template.model_id,
-        quality=FaceQualityPublic(
-            interocular_px=template.interocular_px,
-            det_score=template.det_score,
-            blur=template.blur,
-            yaw=template.yaw,
-            pitch=template.pitch,
-            roll=template.roll,
-        ),
-        created_at=template.created_at,
-        has_crop=template.aligned_crop is not None,
-    )
 
 
 def enrolment_response(person_id: int, verdicts: list[ImageVerdict]) -> EnrolmentResponse:

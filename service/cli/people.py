@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from service.api.schemas.people import PersonPublic, TemplatePublic
 from service.cli import output
 from service.cli.context import (
     confirm,
@@ -27,7 +28,6 @@ from service.db.models import PersonStatus
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from service.api.schemas.people import PersonPublic, TemplatePublic
     from service.db.models import Person
 
 people_app = typer.Typer(help="People: who may be let in, and since / until when.", no_args_is_help=True)
@@ -43,23 +43,6 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 HEADERS = ("id", "external id", "name", "status", "valid from", "valid until", "templates")
 
 
-def person_public(person: Person, templates: int) -> PersonPublic:
-    """The API's view of a person."""
-    from service.api.schemas.people import PersonPublic
-
-    return PersonPublic(
-        id=person.id,
-        external_id=person.external_id,
-        display_name=person.display_name,
-        status=person.status,
-        valid_from=person.valid_from,
-        valid_until=person.valid_until,
-        created_at=person.created_at,
-        updated_at=person.updated_at,
-        templates=templates,
-    )
-
-
 def _row(p: PersonPublic) -> tuple[object, ...]:
     return (p.id, p.external_id, p.display_name, p.status.value, p.valid_from, p.valid_until, p.templates)
 
@@ -69,7 +52,7 @@ def _counted(session: Session, person: Person) -> PersonPublic:
 
     model_id = current_model_id(load_settings())
     counts = template_counts(session, person_ids=[person.id], model_id=model_id)
-    return person_public(person, counts.get(person.id, 0))
+    return PersonPublic.of(person, counts.get(person.id, 0))
 
 
 def _print(person: PersonPublic, as_json: bool, verb: str) -> None:
@@ -117,7 +100,7 @@ def add(
             valid_until=body.valid_until,
         )
         session.commit()
-        _print(person_public(person, 0), as_json, "added")
+        _print(PersonPublic.of(person, 0), as_json, "added")
 
 
 @people_app.command("list")
@@ -141,7 +124,7 @@ def list_(
     with session_scope(settings) as session:
         found, total = people.list_people(session, status=status, search=search, limit=limit, offset=offset)
         counts = people.template_counts(session, person_ids=[p.id for p in found], model_id=model_id)
-        items = [person_public(p, counts.get(p.id, 0)) for p in found]
+        items = [PersonPublic.of(p, counts.get(p.id, 0)) for p in found]
     if as_json:
         output.echo_json(PersonPage(items=items, total=total, limit=limit, offset=offset))
         return
@@ -158,13 +141,12 @@ def show(person_ref: PersonArg, as_json: JsonOpt = False) -> None:
     Example: facegate people show B-1042
     """
     from service.api.schemas.rights import GroupPublic
-    from service.cli.enroll import template_public
     from service.repositories import groups as groups_repo
     from service.repositories import templates as templates_repo
 
     with session_scope() as session:
         person = _counted(session, find_person(session, person_ref))
-        templates = [template_public(t) for t in templates_repo.list_templates(session, person_id=person.id)]
+        templates = [TemplatePublic.of(t) for t in templates_repo.list_templates(session, person_id=person.id)]
         group_ids = groups_repo.group_ids_of(session, person_id=person.id)
         member_of = [groups_repo.get_group(session, group_id=gid) for gid in sorted(group_ids)]
         groups = [GroupPublic(id=g.id, name=g.name, created_at=g.created_at) for g in member_of]

@@ -13,34 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from service.api.schemas.rights import RulePublic
 from service.cli import output
 from service.cli.context import CliError, confirm, find_door, find_group, find_person, guarded, parse, session_scope
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from service.api.schemas.rights import RulePublic
-    from service.db.models import AccessRule
-
 rules_app = typer.Typer(help="Access rules (add them with `facegate grant`).", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the HTTP API's schema) for scripts.")]
-
-
-def rule_public(rule: AccessRule) -> RulePublic:
-    """The API's view of a rule: windows grouped back into days + HH:MM."""
-    from service.api.schemas.rights import RulePublic, weekly_windows
-
-    return RulePublic(
-        id=rule.id,
-        person_id=rule.person_id,
-        group_id=rule.group_id,
-        door_id=rule.door_id,
-        valid_from=rule.valid_from,
-        valid_until=rule.valid_until,
-        windows=weekly_windows((w.weekday, w.start_minute, w.end_minute) for w in rule.windows),
-        created_at=rule.created_at,
-    )
 
 
 def expand_days(text: str) -> list[str]:
@@ -160,7 +142,7 @@ def grant(
             windows=body.per_day_windows(),
         )
         session.commit()
-        public = rule_public(rule)
+        public = RulePublic.of(rule)
         who, where, when = describe(session, public)
     if as_json:
         output.echo_json(public)
@@ -182,7 +164,7 @@ def revoke(
     from service.repositories import rules
 
     with session_scope() as session:
-        who, where, when = describe(session, rule_public(rules.get_rule(session, rule_id=rule_id)))
+        who, where, when = describe(session, RulePublic.of(rules.get_rule(session, rule_id=rule_id)))
         confirm(f"Revoke rule {rule_id} ({who} at {where}, {when})?", yes)
         rules.delete_rule(session, rule_id=rule_id)
         session.commit()
@@ -215,7 +197,7 @@ def list_(
             limit=limit,
             offset=offset,
         )
-        items = [rule_public(rule) for rule in found]
+        items = [RulePublic.of(rule) for rule in found]
         rows = [(r.id, *describe(session, r), r.valid_from, r.valid_until) for r in items]
     if as_json:
         output.echo_json(RulePage(items=items, total=total, limit=limit, offset=offset))

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from models.imageio import decode_image
 from service.core.analysis import QualityIssue, SubjectFace, Timings, analyse_array
 from service.core.matching import Match, combine_frames, match_face
@@ -70,152 +72,127 @@ def check_access(
     """
     if not frames:
         raise ValueError("at least one frame is needed")
-    started = time.perf_counter()
-    stages: Timings = {}
+    check = _Check(runtime, door, key_id, len(frames), at or utcnow(), time.perf_counter())
     arrays = []
     for data in frames:
         begin = time.perf_counter()
         arrays.append(decode_image(data, runtime.embedder.image_limits))
-        stages["decode"] = stages.get("decode", 0.0) + time.perf_counter() - begin
-    at = at or utcnow()
-    faces: list[SubjectFace] = []
+        check.lap("decode", begin)
     try:
-        matches: list[Match] = []
-        for array in arrays:
-            face = analyse_array(runtime.embedder, array, runtime.gate, enrolment=False, timings=stages)
-            faces.append(face)
-            if face.usable and face.embedding is not None:
-                begin = time.perf_counter()
-                hits = runtime.index.index.search(face.embedding, runtime.settings.top_k)[0]
-                stages["search"] = stages.get("search", 0.0) + time.perf_counter() - begin
-                matches.append(match_face(hits, runtime.match_rule))
-        if not matches:
-            no_face = all(face.issue is QualityIssue.NO_FACE for face in faces)
-            return _finish(
-                runtime,
-                door,
-                key_id,
-                started,
-                stages,
-                faces,
-                at,
-                Reason.NO_FACE if no_face else Reason.QUALITY_TOO_LOW,
-                frame_count=len(frames),
-            )
-        combined = combine_frames(matches)
-        if not combined.matched or combined.person_id is None:
-            return _finish(
-                runtime,
-                door,
-                key_id,
-                started,
-                stages,
-                faces,
-                at,
-                combined.reason or Reason.UNKNOWN_FACE,
-                frame_count=len(frames),
-                match=combined,
-            )
-        begin = time.perf_counter()
-        with runtime.sessionmaker() as session:
-            person = session.get(Person, combined.person_id)
-            if person is None:  # deleted between the search and now: nobody to let in
-                reason = Reason.UNKNOWN_FACE
-                matched = None
-            else:
-                subject = Subject(
-                    person_id=person.id,
-                    active=person.status is PersonStatus.ACTIVE,
-                    valid_from=person.valid_from,
-                    valid_until=person.valid_until,
-                    group_ids=group_ids_of(session, person_id=person.id),
-                )
-                rules = rules_for(session, person_id=person.id, group_ids=subject.group_ids, door_id=door.id)
-                reason = decide_rights(subject, rules, door_id=door.id, door_timezone=door.timezone, at=at).reason
-                matched = MatchedPerson(id=person.id, external_id=person.external_id, display_name=person.display_name)
-        stages["policy"] = time.perf_counter() - begin
-        return _finish(
-            runtime,
-            door,
-            key_id,
-            started,
-            stages,
-            faces,
-            at,
-            reason,
-            frame_count=len(frames),
-            match=combined,
-            person=matched,
-        )
+        return _decide(check, arrays)
     except Exception:
         logger.exception("access check at door %s failed: denying (fail closed)", door.id)
-        return _finish(
-            runtime, door, key_id, started, stages, faces, at, Reason.INTERNAL_ERROR, frame_count=len(frames)
-        )
+        return check.finish(Reason.INTERNAL_ERROR)
 
 
-def _finish(
-    runtime: Runtime,
-    door: Door,
-    key_id: int | None,
-    started: float,
-    stages: Timings,
-    faces: list[SubjectFace],
-    at: datetime,
-    reason: Reason,
-    *,
-    frame_count: int,
-    match: Match | None = None,
-    person: MatchedPerson | None = None,
-) -> AccessOutcome:
-    """Log the decision (a failure to log is itself logged and turns a grant into an ``internal_error`` denial:
-    nobody passes unrecorded) and build the outcome."""
-    decision = Decision.GRANTED if reason is Reason.GRANTED else Decision.DENIED
-    quality = _quality_of(faces)
-    score = match.score if match is not None else None
-    margin = match.margin if match is not None else None
+def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
+    runtime = check.runtime
+    matches: list[Match] = []
+    for array in arrays:
+        face = analyse_array(runtime.embedder, array, runtime.gate, enrolment=False, timings=check.stages)
+        check.faces.append(face)
+        if face.usable and face.embedding is not None:
+            begin = time.perf_counter()
+            hits = runtime.index.index.search(face.embedding, runtime.settings.top_k)[0]
+            check.lap("search", begin)
+            matches.append(match_face(hits, runtime.match_rule))
+    if not matches:
+        no_face = all(face.issue is QualityIssue.NO_FACE for face in check.faces)
+        return check.finish(Reason.NO_FACE if no_face else Reason.QUALITY_TOO_LOW)
+    combined = combine_frames(matches)
+    if not combined.matched or combined.person_id is None:
+        return check.finish(combined.reason or Reason.UNKNOWN_FACE, match=combined)
     begin = time.perf_counter()
-    log_id: int | None = None
-    try:
-        with runtime.sessionmaker.begin() as session:
-            entry = append_entry(
-                session,
-                door_id=door.id,
-                door_name=door.name,
-                key_id=key_id,
-                decision=decision,
-                reason=reason.value,
-                person_id=person.id if person else None,
-                person_external_id=person.external_id if person else None,
-                score=score,
-                margin=margin,
-                quality=quality,
-                latency_ms=(time.perf_counter() - started) * 1000.0,
-                model_id=runtime.embedder.model_id,
-                ts=at,
-            )
-            session.flush()
-            log_id = entry.id
-    except Exception:
-        logger.exception("could not write the access log at door %s: denying", door.id)
-        decision, reason = Decision.DENIED, Reason.INTERNAL_ERROR
-    stages["log"] = time.perf_counter() - begin
-    return AccessOutcome(
-        decision=decision,
-        reason=reason,
-        door_id=door.id,
-        person=person,
-        score=score,
-        margin=margin,
-        frames=frame_count,
-        usable_frames=sum(face.usable for face in faces),
-        quality=quality,
-        latency_ms=(time.perf_counter() - started) * 1000.0,
-        stages_ms={stage: seconds * 1000.0 for stage, seconds in stages.items()},
-        log_id=log_id,
-        model_id=runtime.embedder.model_id,
-        at=at,
-    )
+    reason, person = _rights(check, combined.person_id)
+    check.lap("policy", begin)
+    return check.finish(reason, match=combined, person=person)
+
+
+def _rights(check: _Check, person_id: int) -> tuple[Reason, MatchedPerson | None]:
+    """What the matched person's status and rules say at this door now."""
+    door = check.door
+    with check.runtime.sessionmaker() as session:
+        person = session.get(Person, person_id)
+        if person is None:  # deleted between the search and now: nobody to let in
+            return Reason.UNKNOWN_FACE, None
+        subject = Subject(
+            person_id=person.id,
+            active=person.status is PersonStatus.ACTIVE,
+            valid_from=person.valid_from,
+            valid_until=person.valid_until,
+            group_ids=group_ids_of(session, person_id=person.id),
+        )
+        rules = rules_for(session, person_id=person.id, group_ids=subject.group_ids, door_id=door.id)
+        decision = decide_rights(subject, rules, door_id=door.id, door_timezone=door.timezone, at=check.at)
+        return decision.reason, MatchedPerson(person.id, person.external_id, person.display_name)
+
+
+@dataclass
+class _Check:
+    """One access check in progress: what it has seen and timed so far."""
+
+    runtime: Runtime
+    door: Door
+    key_id: int | None
+    frame_count: int
+    at: datetime
+    started: float
+    stages: Timings = field(default_factory=dict)
+    faces: list[SubjectFace] = field(default_factory=list)
+
+    def lap(self, stage: str, began: float) -> None:
+        self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - began
+
+    def finish(
+        self, reason: Reason, *, match: Match | None = None, person: MatchedPerson | None = None
+    ) -> AccessOutcome:
+        """Log the decision (a failure to log is itself logged and turns a grant into an ``internal_error``
+        denial: nobody passes unrecorded) and build the outcome."""
+        decision = Decision.GRANTED if reason is Reason.GRANTED else Decision.DENIED
+        quality = _quality_of(self.faces)
+        score = match.score if match is not None else None
+        margin = match.margin if match is not None else None
+        begin = time.perf_counter()
+        log_id: int | None = None
+        try:
+            with self.runtime.sessionmaker.begin() as session:
+                entry = append_entry(
+                    session,
+                    door_id=self.door.id,
+                    door_name=self.door.name,
+                    key_id=self.key_id,
+                    decision=decision,
+                    reason=reason.value,
+                    person_id=person.id if person else None,
+                    person_external_id=person.external_id if person else None,
+                    score=score,
+                    margin=margin,
+                    quality=quality,
+                    latency_ms=(time.perf_counter() - self.started) * 1000.0,
+                    model_id=self.runtime.embedder.model_id,
+                    ts=self.at,
+                )
+                log_id = entry.id
+        except Exception:
+            logger.exception("could not write the access log at door %s: denying", self.door.id)
+            decision, reason = Decision.DENIED, Reason.INTERNAL_ERROR
+        self.lap("log", begin)
+        return AccessOutcome(
+            decision=decision,
+            reason=reason,
+            door_id=self.door.id,
+            person=person,
+            score=score,
+            margin=margin,
+            frames=self.frame_count,
+            usable_frames=sum(face.usable for face in self.faces),
+            quality=quality,
+            latency_ms=(time.perf_counter() - self.started) * 1000.0,
+            stages_ms={stage: seconds * 1000.0 for stage, seconds in self.stages.items()},
+            log_id=log_id,
+            model_id=self.runtime.embedder.model_id,
+            at=self.at,
+        )
 
 
 def _quality_of(faces: list[SubjectFace]) -> dict[str, Any] | None:

@@ -11,7 +11,7 @@ from service.api.auth import TerminalKey
 from service.api.deps import MetricsDep, RuntimeDep, SettingsDep
 from service.api.errors import DoorNotAllowedError, TooManyImagesError, problem_responses
 from service.api.limits import read_upload
-from service.api.schemas.access import AccessDecision, PersonRef
+from service.api.schemas.access import AccessDecision
 from service.core.access import check_access
 from service.repositories.doors import get_door
 
@@ -49,23 +49,4 @@ async def access_check(
     data = [await read_upload(frame, settings.max_upload_bytes) for frame in frames]
     outcome = await run_in_threadpool(check_access, runtime, door=door, frames=data, key_id=key.key_id)
     metrics.observe_decision(outcome.decision.value, outcome.reason.value, outcome.stages_ms)
-    person = outcome.person
-    return AccessDecision(
-        decision=outcome.decision,
-        reason=outcome.reason,
-        door_id=outcome.door_id,
-        person=PersonRef(id=person.id, external_id=person.external_id, display_name=person.display_name)
-        if person
-        else None,
-        score=outcome.score,
-        margin=outcome.margin,
-        threshold=runtime.match_rule.threshold,
-        frames=outcome.frames,
-        usable_frames=outcome.usable_frames,
-        quality=outcome.quality,
-        latency_ms=outcome.latency_ms,
-        stages_ms=outcome.stages_ms,
-        log_id=outcome.log_id,
-        model_id=outcome.model_id,
-        at=outcome.at,
-    )
+    return AccessDecision.of(outcome, runtime.match_rule.threshold)

@@ -22,7 +22,7 @@ from service.api.schemas.people import (
     TemplatePublic,
 )
 from service.core.enrolment import enrol_images
-from service.db.models import FaceTemplate, Person, PersonStatus
+from service.db.models import PersonStatus
 from service.repositories import people as people_repo
 from service.repositories import templates as templates_repo
 
@@ -30,20 +30,6 @@ router = APIRouter(prefix="/v1/people", tags=["people"])
 
 PersonId = Annotated[int, Path(gt=0, le=2**31 - 1, description="The person's id.")]
 _AUTH = (401, 403, 429)
-
-
-def _public(person: Person, templates: int) -> PersonPublic:
-    return PersonPublic(
-        id=person.id,
-        external_id=person.external_id,
-        display_name=person.display_name,
-        status=person.status,
-        valid_from=person.valid_from,
-        valid_until=person.valid_until,
-        created_at=person.created_at,
-        updated_at=person.updated_at,
-        templates=templates,
-    )
 
 
 @router.post(
@@ -60,7 +46,7 @@ def create_person(body: PersonCreate, session: SessionDep, _key: AdminKey) -> Pe
         valid_until=body.valid_until,
     )
     session.commit()
-    return _public(person, 0)
+    return PersonPublic.of(person, 0)
 
 
 @router.get("", summary="List people", responses=problem_responses(*_AUTH, 422, 503))
@@ -79,14 +65,16 @@ def list_people(
     """People by id, a page at a time."""
     people, total = people_repo.list_people(session, status=status_filter, search=search, limit=limit, offset=offset)
     counts = people_repo.template_counts(session, person_ids=[p.id for p in people], model_id=runtime.embedder.model_id)
-    return PersonPage(items=[_public(p, counts.get(p.id, 0)) for p in people], total=total, limit=limit, offset=offset)
+    return PersonPage(
+        items=[PersonPublic.of(p, counts.get(p.id, 0)) for p in people], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get("/{person_id}", summary="Show a person", responses=problem_responses(*_AUTH, 404, 422, 503))
 def get_person(person_id: PersonId, session: SessionDep, runtime: RuntimeDep, _key: AdminKey) -> PersonPublic:
     person = people_repo.get_person(session, person_id=person_id)
     counts = people_repo.template_counts(session, person_ids=[person.id], model_id=runtime.embedder.model_id)
-    return _public(person, counts.get(person.id, 0))
+    return PersonPublic.of(person, counts.get(person.id, 0))
 
 
 @router.patch("/{person_id}", summary="Change a person", responses=problem_responses(*_AUTH, 404, 422, 503))
@@ -104,7 +92,7 @@ def update_person(
     )
     session.commit()
     counts = people_repo.template_counts(session, person_ids=[person.id], model_id=runtime.embedder.model_id)
-    return _public(person, counts.get(person.id, 0))
+    return PersonPublic.of(person, counts.get(person.id, 0))
 
 
 @router.delete(
@@ -162,29 +150,12 @@ async def enrol(
     )
 
 
-def _template_public(template: FaceTemplate) -> TemplatePublic:
-    return TemplatePublic(
-        id=template.id,
-        model_id=template.model_id,
-        quality=FaceQualityPublic(
-            interocular_px=template.interocular_px,
-            det_score=template.det_score,
-            blur=template.blur,
-            yaw=template.yaw,
-            pitch=template.pitch,
-            roll=template.roll,
-        ),
-        created_at=template.created_at,
-        has_crop=template.aligned_crop is not None,
-    )
-
-
 @router.get(
     "/{person_id}/faces", summary="List a person's templates", responses=problem_responses(*_AUTH, 404, 422, 503)
 )
 def list_faces(person_id: PersonId, session: SessionDep, _key: AdminKey) -> list[TemplatePublic]:
     people_repo.get_person(session, person_id=person_id)
-    return [_template_public(t) for t in templates_repo.list_templates(session, person_id=person_id)]
+    return [TemplatePublic.of(t) for t in templates_repo.list_templates(session, person_id=person_id)]
 
 
 @router.delete(

@@ -14,8 +14,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
-from service.api.schemas.rights import MAX_ID, RuleCreate, RulePage, RulePublic, weekly_windows
-from service.db.models import AccessRule
+from service.api.schemas.rights import MAX_ID, RuleCreate, RulePage, RulePublic
 from service.repositories import rules as rules_repo
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
@@ -24,19 +23,6 @@ RuleId = Annotated[int, Path(gt=0, le=MAX_ID, description="The rule's id.")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
 _AUTH = (401, 403, 429)
-
-
-def _public(rule: AccessRule) -> RulePublic:
-    return RulePublic(
-        id=rule.id,
-        person_id=rule.person_id,
-        group_id=rule.group_id,
-        door_id=rule.door_id,
-        valid_from=rule.valid_from,
-        valid_until=rule.valid_until,
-        windows=weekly_windows((w.weekday, w.start_minute, w.end_minute) for w in rule.windows),
-        created_at=rule.created_at,
-    )
 
 
 @router.post(
@@ -63,7 +49,7 @@ def create_rule(body: RuleCreate, session: SessionDep, _key: AdminKey) -> RulePu
         windows=body.per_day_windows(),
     )
     session.commit()
-    return _public(rule)
+    return RulePublic.of(rule)
 
 
 @router.get("", summary="List access rules", responses=problem_responses(*_AUTH, 422))
@@ -84,13 +70,13 @@ def list_rules(
     rules, total = rules_repo.list_rules(
         session, person_id=person_id, group_id=group_id, door_id=door_id, limit=limit, offset=offset
     )
-    return RulePage(items=[_public(rule) for rule in rules], total=total, limit=limit, offset=offset)
+    return RulePage(items=[RulePublic.of(rule) for rule in rules], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{rule_id}", summary="Show an access rule", responses=problem_responses(*_AUTH, 404, 422))
 def get_rule(rule_id: RuleId, session: SessionDep, _key: AdminKey) -> RulePublic:
     """The rule with its windows; 404 ``rule_not_found`` when there is none with this id."""
-    return _public(rules_repo.get_rule(session, rule_id=rule_id))
+    return RulePublic.of(rules_repo.get_rule(session, rule_id=rule_id))
 
 
 @router.delete(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from service.api.schemas import FaceQualityPublic, Schema
 from service.core.policy import Reason
 from service.db.models import Decision
+
+if TYPE_CHECKING:  # the schema reads an outcome; importing the decision code here would load the model stack
+    from service.core.access import AccessOutcome
 
 
 class PersonRef(Schema):
@@ -37,6 +41,30 @@ class AccessDecision(Schema):
     log_id: int | None = Field(description="The access-log entry of this decision (None only if logging failed).")
     model_id: str
     at: datetime
+
+    @classmethod
+    def of(cls, outcome: AccessOutcome, threshold: float) -> AccessDecision:
+        """The answer for a decision of :func:`service.core.access.check_access` (the route and the CLI share it)."""
+        person = outcome.person
+        return cls(
+            decision=outcome.decision,
+            reason=outcome.reason,
+            door_id=outcome.door_id,
+            person=PersonRef(id=person.id, external_id=person.external_id, display_name=person.display_name)
+            if person
+            else None,
+            score=outcome.score,
+            margin=outcome.margin,
+            threshold=threshold,
+            frames=outcome.frames,
+            usable_frames=outcome.usable_frames,
+            quality=outcome.quality,
+            latency_ms=outcome.latency_ms,
+            stages_ms=outcome.stages_ms,
+            log_id=outcome.log_id,
+            model_id=outcome.model_id,
+            at=outcome.at,
+        )
 
 
 class VerificationResponse(Schema):

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field
 
 from service.api.schemas import FaceQualityPublic, Identifier, Instant, PlainText200, Schema
-from service.db.models import PersonStatus
+from service.db.models import FaceTemplate, Person, PersonStatus
 
 ExternalId = Identifier
 DisplayName = PlainText200
@@ -41,6 +41,21 @@ class PersonPublic(Schema):
     updated_at: datetime
     templates: int = Field(description="Face templates enrolled for the model now serving.")
 
+    @classmethod
+    def of(cls, person: Person, templates: int) -> PersonPublic:
+        """The API's view of a stored person (the HTTP routes and the CLI's --json share it)."""
+        return cls(
+            id=person.id,
+            external_id=person.external_id,
+            display_name=person.display_name,
+            status=person.status,
+            valid_from=person.valid_from,
+            valid_until=person.valid_until,
+            created_at=person.created_at,
+            updated_at=person.updated_at,
+            templates=templates,
+        )
+
 
 class PersonPage(Schema):
     items: list[PersonPublic]
@@ -55,6 +70,24 @@ class TemplatePublic(Schema):
     quality: FaceQualityPublic
     created_at: datetime
     has_crop: bool = Field(description="Whether the aligned crop is kept (encrypted) for re-embedding.")
+
+    @classmethod
+    def of(cls, template: FaceTemplate) -> TemplatePublic:
+        """The API's view of a stored template: its quality figures, whether its crop is kept."""
+        return cls(
+            id=template.id,
+            model_id=template.model_id,
+            quality=FaceQualityPublic(
+                interocular_px=template.interocular_px,
+                det_score=template.det_score,
+                blur=template.blur,
+                yaw=template.yaw,
+                pitch=template.pitch,
+                roll=template.roll,
+            ),
+            created_at=template.created_at,
+            has_crop=template.aligned_crop is not None,
+        )
 
 
 class EnrolledImage(Schema):

@@ -15,7 +15,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 from service.api.schemas import Instant, Schema
-from service.db.models import PersonStatus
+from service.db.models import AccessRule, PersonStatus
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = get_args(DayName)  # index = weekday, 0 = Monday, as datetime.weekday()
@@ -201,6 +201,20 @@ class RulePublic(Schema):
     valid_until: datetime | None
     windows: list[WeeklyWindow] = Field(description="Empty: at any time within the validity period.")
     created_at: datetime
+
+    @classmethod
+    def of(cls, rule: AccessRule) -> RulePublic:
+        """The API's view of a stored rule, its per-day windows grouped back into days + HH:MM."""
+        return cls(
+            id=rule.id,
+            person_id=rule.person_id,
+            group_id=rule.group_id,
+            door_id=rule.door_id,
+            valid_from=rule.valid_from,
+            valid_until=rule.valid_until,
+            windows=weekly_windows((w.weekday, w.start_minute, w.end_minute) for w in rule.windows),
+            created_at=rule.created_at,
+        )
 
 
 class RulePage(_Page):
