@@ -35,12 +35,16 @@ def _attributes(a: dict[str, Any] | None) -> str:
     return f"{100 * a['mean_accuracy']:.1f}% ({100 * a['mean_majority_baseline']:.1f}%)" if a else "—"
 
 
-def markdown_table(results: list[dict[str, Any]]) -> str:
-    """The study table, one line per result, figures as measured."""
+def markdown_table(results: list[dict[str, Any]], repeats: dict[str, list[dict[str, Any]]] | None = None) -> str:
+    """The study table, one line per result, figures as measured. ``repeats``: other seeds' results by
+    folder label; their LFW accuracies get a column, so that a difference can be read against the noise."""
+    repeats = repeats or {}
+    again = {label: {r["row"]: r for r in rows} for label, rows in repeats.items()}
     head = (
         "| row | backbone | auxiliary losses | LFW View 2 | TAR@FAR=1e-3 | params (body) | GFLOPs | CPU ms/face "
-        "| train img/s | attribute acc. (majority) |\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|"
+        "| train img/s | attribute acc. (majority) |" + "".join(f" LFW, {label} |" for label in again)
     )
+    head += "\n|---|---|---|--:|--:|--:|--:|--:|--:|--:|" + "--:|" * len(again)
     lines = [head]
     for r in results:
         m, lfw, t, a = r["model"], r["lfw"], r.get("training") or {}, r.get("attributes")
@@ -51,13 +55,27 @@ def markdown_table(results: list[dict[str, Any]]) -> str:
             f"| {m['params'] / 1e6:.2f} M ({m['params_body'] / 1e6:.3f} M) | {m['flops'] / 1e9:.3f} "
             f"| {m['cpu_ms_per_face']:.1f} | {t.get('images_per_s', '—')} "
             f"| {_attributes(a)} |"
+            + "".join(
+                f" {100 * rows[r['row']]['lfw']['accuracy']:.2f}% |" if r["row"] in rows else " — |"
+                for rows in again.values()
+            )
         )
     budgets = sorted({r["budget"] for r in results if r["kind"] != "reference" and r.get("budget")})
     notes = [f"Budget: {b}." for b in budgets]
+    if repeats:
+        notes.append(
+            f"Other seeds ({', '.join(again)}): the same identities, another held-out split, initialisation and "
+            "batch order; the spread between seeds is the noise floor for reading differences between rows."
+        )
     if any(r.get("quick") for r in results):
         notes.insert(0, "**QUICK RUN on synthetic faces: these figures test the machinery and mean nothing.**")
-    dates = sorted(r["date"] for r in results)
-    notes.append(f"Measured {dates[0][:10]} to {dates[-1][:10]}; rows: {len(results)}.")
+    dates = sorted({r["date"][:10] for r in results})
+    notes.append(f"Trained and evaluated {' to '.join(dates[:: max(1, len(dates) - 1)])}; {len(results)} rows.")
+    timing = {r["model"]["latency"].get("interleaved_models", 1) for r in results}
+    if timing == {len(results)}:
+        notes.append(f"CPU ms/face: all {len(results)} rows re-timed together, interleaved (`training.study latency`).")
+    else:
+        notes.append("CPU ms/face: each row timed right after its training (not re-timed together: loads differ).")
     return "\n".join(lines) + "\n\n" + "\n".join(notes)
 
 
@@ -75,8 +93,7 @@ def plot_accuracy_latency(results: list[dict[str, Any]], out: Path) -> None:
             y = [100 * r["lfw"]["accuracy"] for r in rows]
             err = [100 * r["lfw"]["std"] for r in rows]
             ax.errorbar(x, y, yerr=err, fmt=marker, color=colour, label=kind, capsize=3, markersize=8)
-            for r, xi, yi in zip(rows, x, y, strict=True):
-                ax.annotate(r["row"], (xi, yi), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    _label_points(ax, results)
     ax.set_xlabel("CPU ms per face (batch 1, one thread)")
     ax.set_ylabel("LFW View 2 accuracy (%)")
     ax.set_title(
@@ -90,16 +107,41 @@ def plot_accuracy_latency(results: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
-def write_table(results_dir: Path, doc: Path, plot: Path) -> str:
-    """Replace the text between the markers in ``doc`` with the table of ``results_dir``; draw the plot."""
+def _label_points(ax: Any, results: list[dict[str, Any]]) -> None:
+    """A label per point, moved down (with a leader line) while it would overlap one already placed: the
+    auxiliary rows share a backbone, hence nearly one latency."""
+    points = sorted(
+        ((r["model"]["cpu_ms_per_face"], 100 * r["lfw"]["accuracy"], r) for r in results), key=lambda p: -p[1]
+    )
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    dx, dy = 0.12 * (max(xs) - min(xs) or 1.0), 0.04 * (max(ys) - min(ys) or 1.0)
+    placed: list[tuple[float, float]] = []
+    for x, y, r in points:
+        label_y = y
+        while any(abs(x - px) < dx and abs(label_y - py) < dy for px, py in placed):
+            label_y -= dy
+        placed.append((x, label_y))
+        name = "+" + r["row"].split("+", 1)[1] if r["kind"] == "auxiliary" else r["row"]
+        line = {"arrowstyle": "-", "color": "grey", "lw": 0.5} if label_y != y else None
+        ax.annotate(name, (x, y), xytext=(x + 0.15 * dx, label_y), fontsize=8, arrowprops=line)
+
+
+def write_table(results_dir: Path, doc: Path, plot: Path, repeat_dirs: list[Path] | None = None) -> str:
+    """Replace the text between the markers in ``doc`` with the table of ``results_dir``; draw the plot.
+    ``repeat_dirs`` (default: the folders ``<results_dir>-seed*`` beside it) hold reruns with other seeds."""
     results = load_results(results_dir)
+    if repeat_dirs is None:
+        repeat_dirs = sorted(results_dir.parent.glob(f"{results_dir.name}-seed*"))
+    repeats = {
+        d.name.removeprefix(f"{results_dir.name}-").replace("seed", "seed "): load_results(d) for d in repeat_dirs
+    }
     if not results:
         raise SystemExit(f"no results in {results_dir}: run `python -m training.study run` first")
     text = doc.read_text()
     if START not in text or END not in text:
         raise SystemExit(f"{doc} lacks the markers {START!r} and {END!r}")
     before, rest = text.split(START, 1)
-    table = markdown_table(results)
+    table = markdown_table(results, repeats)
     doc.write_text(f"{before}{START}\n{table}\n{END}{rest.split(END, 1)[1]}")
     plot_accuracy_latency(results, plot)
     return table

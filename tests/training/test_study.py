@@ -78,6 +78,17 @@ def test_quick_study_end_to_end(tmp_path: Path) -> None:
     main(["table", "--results", str(published), "--doc", str(doc), "--plot", str(plot)])
     assert doc.read_text() == text  # regenerating changes nothing
 
+    repeat = tmp_path / "published-seed1"  # a rerun with another seed, found beside the results
+    repeat.mkdir()
+    vgg = json.loads((published / "vgg.json").read_text())
+    vgg["lfw"]["accuracy"] = 0.1234
+    (repeat / "vgg.json").write_text(json.dumps(vgg))
+    main(["table", "--results", str(published), "--doc", str(doc), "--plot", str(plot)])
+    lines = doc.read_text().splitlines()
+    assert "LFW, seed 1 |" in next(line for line in lines if line.startswith("| row |"))
+    assert next(line for line in lines if line.startswith(f"| {rows['vgg'].title} |")).endswith("| 12.34% |")
+    assert next(line for line in lines if line.startswith(f"| {rows['nin'].title} |")).endswith("| — |")
+
 
 def test_table_needs_results_and_markers(tmp_path: Path) -> None:
     doc = tmp_path / "doc.md"
