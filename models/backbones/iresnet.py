@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from models.heads import EmbeddingHead
+from models.backbones.staged import StagedBackbone
 from models.layers import LayerFactory, act_factory, norm_factory
 from models.registry import register_backbone
 
@@ -84,11 +84,12 @@ def _shortcut(c_in: int, c_out: int, stride: int, norm: LayerFactory) -> nn.Modu
     return nn.Sequential(nn.Conv2d(c_in, c_out, kernel_size=1, stride=stride, bias=False), norm(c_out))
 
 
-class IResNet(nn.Module):
+class IResNet(StagedBackbone):
     """IR-ResNet face backbone: ``(B, 3, S, S) -> (B, embedding_size)`` with ``S`` = ``input_size``.
 
     ``forward_stages`` gives the four stage maps (for deep supervision and decoders),
-    ``forward_features`` the last one ``(B, C, S/16, S/16)``, ``forward_head`` the embedding.
+    ``forward_features`` the last one ``(B, C, S/16, S/16)``, ``forward_head`` the embedding
+    (all from :class:`~models.backbones.staged.StagedBackbone`, which the lecture's backbones share).
     """
 
     def __init__(
@@ -102,7 +103,6 @@ class IResNet(nn.Module):
         norm_layer: LayerFactory = nn.BatchNorm2d,
         act_layer: LayerFactory = nn.PReLU,
     ):
-        super().__init__()
         if len(layers) != 4 or min(layers) < 1:
             raise ValueError(f"layers must be four positive block counts, got {list(layers)}")
         if width <= 0:
@@ -116,11 +116,7 @@ class IResNet(nn.Module):
             raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
 
         channels = [max(8, round(c * width)) for c in BASE_CHANNELS]
-        self.stage_channels: list[int] = channels
-        self.embedding_size = embedding_size
-        self.input_size = input_size
-
-        self.stem = nn.Sequential(_conv3x3(3, channels[0]), norm_layer(channels[0]), act_layer(channels[0]))
+        stem = nn.Sequential(_conv3x3(3, channels[0]), norm_layer(channels[0]), act_layer(channels[0]))
         stages: list[nn.Module] = []
         c_in = channels[0]
         for n_blocks, c_out in zip(layers, channels, strict=True):
@@ -128,43 +124,8 @@ class IResNet(nn.Module):
             blocks += [block_cls(c_out, c_out, 1, norm_layer, act_layer) for _ in range(n_blocks - 1)]
             stages.append(nn.Sequential(*blocks))
             c_in = c_out
-        self.stages = nn.ModuleList(stages)
-        side = input_size // 16
-        self.head = EmbeddingHead(channels[-1], (side, side), embedding_size, dropout)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d | nn.GroupNorm) and m.affine:
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.01)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-
-    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``(B, 3, S, S)`` → the four stage maps, ``(B, C_i, S/2^(i+1), S/2^(i+1))``."""
-        x = self.stem(x)
-        outputs = []
-        for stage in self.stages:
-            x = stage(x)
-            outputs.append(x)
-        return outputs
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, S, S)`` → ``(B, C, S/16, S/16)``."""
-        return self.forward_stages(x)[-1]
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """``(B, C, S/16, S/16)`` → ``(B, embedding_size)``, not normalised."""
-        out: torch.Tensor = self.head(features)
-        return out
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        # Same submodule names (stem, stages, head) as before the shared base: packages load unchanged.
+        super().__init__(stem, stages, channels, embedding_size=embedding_size, dropout=dropout, input_size=input_size)
 
 
 def _iresnet(depth: int, block: BlockKind = "basic", norm: str = "batch", act: str = "prelu", **cfg: object) -> IResNet:
