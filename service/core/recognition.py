@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import select
 
 from service.core.analysis import SubjectFace, analyse_subject
 from service.core.matching import Match, match_face
@@ -72,7 +73,7 @@ def identify(runtime: Runtime, *, image: bytes, k: int) -> Identification:
         return Identification([], None, threshold, face)
     hits = runtime.index.index.search(face.embedding, k)[0]
     with runtime.sessionmaker() as session:
-        people = {p.id: p for p in session.query(Person).filter(Person.id.in_([h.person_id for h in hits]))}
+        people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_([h.person_id for h in hits])))}
     # A person deleted since the search is gone from the answer too.
     candidates = [Candidate(people[h.person_id], h.score, h.template_id) for h in hits if h.person_id in people]
     match = match_face([h for h in hits if h.person_id in people], runtime.match_rule)
