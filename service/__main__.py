@@ -7,12 +7,10 @@ setting comes from the environment (see :class:`service.config.Settings`).
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 
-import uvicorn
-
 from service.config import get_settings
+from service.server import run_server
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -22,14 +20,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default=settings.host, help=f"address to bind (default: {settings.host})")
     parser.add_argument("--port", type=int, default=settings.port, help=f"port to listen on (default: {settings.port})")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        "service.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        log_level=settings.log_level.lower(),
-    )
+    run_server(settings, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

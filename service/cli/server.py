@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
@@ -22,18 +21,9 @@ def serve(
 
     Example: facegate serve --host 0.0.0.0 --port 8000 --workers 2
     """
-    import uvicorn
+    from service.server import run_server
 
-    settings = load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        "service.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port if port is not None else settings.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-    )
+    run_server(load_settings(), host=host, port=port, workers=workers)
 
 
 @db_app.command("upgrade")
