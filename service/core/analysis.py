@@ -7,6 +7,7 @@ network pass and decide nothing. Blocking (torch, PIL): callers run it in a work
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import time
@@ -125,16 +126,7 @@ def analyse_array(
         return face
     embedding = embedder.embed_crops(crop[None])[0]
     _lap(times, "embed", started)
-    return SubjectFace(
-        width=width,
-        height=height,
-        face_count=len(detections),
-        issue=None,
-        box=subject.box,
-        quality=quality,
-        crop=crop,
-        embedding=embedding,
-    )
+    return dataclasses.replace(face, embedding=embedding)
 
 
 def _eye_distance(det: Detection) -> float:
