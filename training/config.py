@@ -43,7 +43,10 @@ class TrainConfig:
     recon_noise_std: float = 0.0  # > 0: denoising (the decoder rebuilds the clean face from a noised input)
     decoder: str = "plain"  # the reconstruction decoder: "plain" (last stage only) or "unet" (skips from every stage)
     distill_weight: float = 0.0
+    distill: str = "similarity"  # "similarity" (batch cosine matrices) or "cosine" (projected embedding vs teacher's)
     teacher_cache: str = ""  # .npy of teacher embeddings, one row per cache row (training.teacher)
+    # --- augmentation (besides the random horizontal flip)
+    jitter: float = 0.0  # > 0: random shift of up to ±jitter×size and zoom of 1±jitter per face
     # --- optimisation
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -59,7 +62,9 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast on a GPU; ignored on the CPU
     channels_last: bool = True
     log_every: int = 20
+    eval_every: int = 1  # the held-out check every this many epochs (and always after the last)
     max_steps_per_epoch: int = 0  # > 0: cut epochs short (smoke tests)
+    time_budget_s: float = 0.0  # > 0: train for this long; the cosine follows elapsed time, `epochs` is a cap
     progress: bool = True
 
     def to_dict(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from training.data.dataset import (
     FaceArrays,
     arrays_from_cache,
     epoch_batches,
+    normalise_crops,
     split_by_identity,
     synthetic_arrays,
     to_tensor,
@@ -48,6 +49,48 @@ def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> flo
         return base_lr * (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def lr_in_time(step: int, warmup_steps: int, elapsed_s: float, budget_s: float, base_lr: float) -> float:
+    """The schedule of a run with a time budget: the same linear warm-up over ``warmup_steps``, then a
+    cosine that follows the fraction of the budget spent, reaching 0 when the budget is."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, elapsed_s / budget_s)))
+
+
+class Clock:
+    """Wall time spent on a run, carried across resumes (``elapsed_s`` in the checkpoint)."""
+
+    def __init__(self, budget_s: float, elapsed_before: float = 0.0):
+        self.budget_s = budget_s
+        self.elapsed_before = elapsed_before
+        self.started = time.perf_counter()
+
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    @property
+    def spent(self) -> bool:
+        return self.budget_s > 0 and self.elapsed >= self.budget_s
+
+
+def jitter_faces(images: torch.Tensor, amount: float) -> torch.Tensor:
+    """Random per-face zoom (1 ± ``amount``) and shift (up to ± ``amount`` × size on each axis) of
+    normalised ``(B, 3, S, S)`` faces, with bilinear resampling and the border replicated: small
+    alignment errors of the kind a detector makes, so 5 photos per identity stretch further."""
+    if amount <= 0:
+        return images
+    b = images.shape[0]
+    rand = torch.rand(b, 3, device=images.device) * 2.0 - 1.0
+    theta = torch.zeros(b, 2, 3, device=images.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0 + amount * rand[:, 0]
+    theta[:, :, 2] = 2.0 * amount * rand[:, 1:]  # affine_grid's coordinates span 2 per side
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    out = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    channels_last = images.is_contiguous(memory_format=torch.channels_last) and not images.is_contiguous()
+    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
 
 def load_data(config: TrainConfig) -> tuple[FaceArrays, FaceArrays]:
@@ -88,10 +131,16 @@ def train(config: TrainConfig) -> Path:
         if _channels_last(config, info.device):
             model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, config)
-        start_epoch = 0
+        start_epoch, elapsed_before = 0, 0.0
         if (out / CHECKPOINT).exists():
-            start_epoch = load_checkpoint(out / CHECKPOINT, model, optimizer, config)
+            start_epoch, elapsed_before = load_checkpoint(out / CHECKPOINT, model, optimizer, config)
             logger.info("resuming %s at epoch %d", out, start_epoch)
+        clock = Clock(config.time_budget_s, elapsed_before)
+        # On a GPU the whole training set lives in device memory as uint8 (46,660 faces: 1.8 GB), so
+        # a step never waits for the host; on the CPU batches are cut from the numpy array.
+        device_crops = torch.from_numpy(train_set.crops).to(info.device) if info.device.type == "cuda" else None
+        if info.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         wrapped: nn.Module = model
         if info.enabled:
             ids = [info.device.index] if info.device.type == "cuda" else None
@@ -101,13 +150,20 @@ def train(config: TrainConfig) -> Path:
             config.save(out / "config.yaml")
         steps_per_epoch = _steps_per_epoch(len(train_set), config, info.world_size)
         for epoch in range(start_epoch, config.epochs):
-            train_one_epoch(wrapped, optimizer, train_set, config, epoch, steps_per_epoch, info)
-            if info.is_main:
+            if clock.spent:
+                break
+            steps = train_one_epoch(
+                wrapped, optimizer, train_set, config, epoch, steps_per_epoch, info, clock, device_crops
+            )
+            last = epoch + 1 == config.epochs or clock.spent
+            if info.is_main and ((epoch + 1) % config.eval_every == 0 or last):
                 metrics = evaluate(model.backbone, val_set, info.device, config)
                 metrics.update(epoch=epoch + 1, train_identities=train_set.num_classes)
+                metrics.update(steps=steps, elapsed_s=round(clock.elapsed, 1))
                 _append_jsonl(out / "epochs.jsonl", metrics)
-                save_checkpoint(out / CHECKPOINT, model, optimizer, config, epoch + 1)
                 logger.info("epoch %d: %s", epoch + 1, {k: v for k, v in metrics.items() if k != "roc"})
+            if info.is_main:
+                save_checkpoint(out / CHECKPOINT, model, optimizer, config, epoch + 1, clock.elapsed)
             distributed.barrier()
         if info.is_main:
             _plot_run(out)
@@ -137,8 +193,13 @@ def train_one_epoch(
     epoch: int,
     steps_per_epoch: int,
     info: distributed.DistInfo,
-) -> None:
+    clock: Clock | None = None,
+    device_crops: torch.Tensor | None = None,
+) -> int:
+    """One epoch (or, with a time budget, until the budget is spent); returns the steps taken.
+    ``device_crops``: the training crops already in device memory (uint8 NHWC), indexed there."""
     model.train()
+    clock = clock or Clock(0.0)
     # Seeded per (run, epoch, rank): flips, noise and dropout replay identically after a resume.
     torch.manual_seed(config.seed * 1_000_003 + epoch * 1009 + info.rank)
     total_steps = steps_per_epoch * config.epochs
@@ -149,17 +210,25 @@ def train_one_epoch(
     bar = tqdm(
         total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not (config.progress and info.is_main)
     )
-    started, seen = time.perf_counter(), 0
+    started, seen, taken = time.perf_counter(), 0, 0
+    channels_last = _channels_last(config, info.device)
     for i, index in enumerate(batches):
-        if i >= steps_per_epoch:
+        if i >= steps_per_epoch or _budget_spent(clock, info):
             break
         step = epoch * steps_per_epoch + i
-        lr = lr_at(step, total_steps, warmup, config.lr)
+        if config.time_budget_s > 0:
+            lr = lr_in_time(step, warmup, clock.elapsed, config.time_budget_s, config.lr)
+        else:
+            lr = lr_at(step, total_steps, warmup, config.lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        images = to_tensor(data.crops[index], info.device, _channels_last(config, info.device))
+        if device_crops is not None:
+            images = normalise_crops(device_crops[torch.from_numpy(index).to(info.device)], channels_last)
+        else:
+            images = to_tensor(data.crops[index], info.device, channels_last)
         flip = torch.rand(len(index), device=info.device) < 0.5  # random horizontal flip
         images = torch.where(flip[:, None, None, None], images.flip(3), images)
+        images = jitter_faces(images, config.jitter)
         labels = torch.from_numpy(data.labels[index]).to(info.device)
         attributes = torch.from_numpy(data.attributes[index]).to(info.device)
         teacher = None if data.teacher is None else torch.from_numpy(data.teacher[index]).to(info.device)
@@ -180,7 +249,21 @@ def train_one_epoch(
             _append_csv(out / "metrics.csv", row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", lr=f"{lr:.3g}", img_s=f"{rate:.0f}")
         bar.update(1)
+        taken += 1
     bar.close()
+    return taken
+
+
+def _budget_spent(clock: Clock, info: distributed.DistInfo) -> bool:
+    """Whether the time budget is spent, agreed by every rank (rank 0's clock decides), so that all
+    ranks stop at the same step."""
+    if clock.budget_s <= 0:
+        return False
+    if not info.enabled:
+        return clock.spent
+    flag = torch.tensor([1.0 if clock.spent else 0.0], device=info.device)
+    torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 @torch.inference_mode()
@@ -232,13 +315,19 @@ def evaluate(backbone: nn.Module, val: FaceArrays, device: torch.device, config:
 
 
 def save_checkpoint(
-    path: Path, model: FaceTrainingModel, optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int
+    path: Path,
+    model: FaceTrainingModel,
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    epoch: int,
+    elapsed_s: float = 0.0,
 ) -> None:
     """Atomically write everything a resume needs (the config travels with the weights)."""
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "epoch": epoch,
+        "elapsed_s": elapsed_s,
         "config": config.to_dict(),
     }
     tmp = path.with_suffix(".tmp")
@@ -246,7 +335,10 @@ def save_checkpoint(
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig) -> int:
+def load_checkpoint(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig
+) -> tuple[int, float]:
+    """Restore a checkpoint; returns (epochs done, wall seconds spent so far)."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     saved = {k: v for k, v in state["config"].items() if k not in ("epochs", "progress", "out", "device")}
     current = {k: v for k, v in config.to_dict().items() if k in saved}
@@ -255,7 +347,7 @@ def load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimiz
         raise ValueError(f"{path} was trained with another config (differs in {changed}); use a new `out`")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    return int(state["epoch"])
+    return int(state["epoch"]), float(state.get("elapsed_s", 0.0))
 
 
 def _append_jsonl(path: Path, row: dict[str, Any]) -> None:

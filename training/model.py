@@ -106,6 +106,7 @@ class UNetDecoder(nn.Module):
 
 
 DECODERS = ("plain", "unet")
+DISTILLATIONS = ("similarity", "cosine", "regress")
 
 
 class FaceTrainingModel(nn.Module):
@@ -142,6 +143,16 @@ class FaceTrainingModel(nn.Module):
             plain = config.decoder == "plain"
             self.decoder = ReconstructionDecoder(stage_channels[-1]) if plain else UNetDecoder(stage_channels)
         self.teacher_dim = teacher_dim
+        if config.distill not in DISTILLATIONS:
+            raise ValueError(f"distill must be one of {', '.join(DISTILLATIONS)}, got {config.distill!r}")
+        # "cosine" distillation compares a linear projection of the embedding with the teacher's (with
+        # equal sizes, the embedding itself); "regress" maps the unit embedding affinely onto the
+        # teacher's raw descriptor. Training-only, like every head here.
+        self.distill_proj: nn.Module | None = None
+        if config.distill_weight > 0 and config.distill == "cosine" and 0 < teacher_dim != config.embedding_size:
+            self.distill_proj = nn.Linear(config.embedding_size, teacher_dim, bias=False)
+        if config.distill_weight > 0 and config.distill == "regress" and teacher_dim > 0:
+            self.distill_proj = nn.Linear(config.embedding_size, teacher_dim)
 
     def forward(
         self,
@@ -172,7 +183,15 @@ class FaceTrainingModel(nn.Module):
             terms["recon"] = F.mse_loss(rebuilt.float(), clean.float())
             total = total + cfg.recon_weight * terms["recon"]
         if cfg.distill_weight > 0 and teacher is not None:
-            terms["distill"] = similarity_distillation(embeddings, teacher)
+            if cfg.distill == "cosine":
+                projected = embeddings if self.distill_proj is None else self.distill_proj(embeddings)
+                terms["distill"] = cosine_distillation(projected, teacher)
+            elif cfg.distill == "regress":
+                assert self.distill_proj is not None
+                predicted = self.distill_proj(F.normalize(embeddings.float(), dim=1))
+                terms["distill"] = regression_distillation(predicted, teacher)
+            else:
+                terms["distill"] = similarity_distillation(embeddings, teacher)
             total = total + cfg.distill_weight * terms["distill"]
         terms["loss"] = total
         return terms
@@ -186,3 +205,22 @@ def similarity_distillation(student: torch.Tensor, teacher: torch.Tensor) -> tor
     s = F.normalize(student.float(), dim=1)
     t = F.normalize(teacher.float(), dim=1)
     return F.mse_loss(s @ s.T, t @ t.T)
+
+
+def cosine_distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Embedding (feature) distillation: the mean of ``1 − cos(student_i, teacher_i)`` over the batch,
+    so each face's embedding points where the teacher's does. ``(B, T), (B, T) -> ()``; the student
+    is projected to the teacher's size beforehand when the sizes differ."""
+    cos = F.cosine_similarity(student.float(), teacher.float(), dim=1)
+    return (1.0 - cos).mean()
+
+
+def regression_distillation(predicted: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Descriptor regression in the teacher's own metric: the mean squared Euclidean error between an
+    affine map of the student's unit embedding and the teacher's raw descriptor, over the batch's
+    total teacher variance (so predicting the batch mean scores 1, whatever the descriptor's scale).
+    dlib's descriptors sit in a narrow cone (cosine ≈ 0.83 between strangers) and are compared by
+    Euclidean distance, which this keeps and a cosine target would not. ``(B, T), (B, T) -> ()``."""
+    teacher = teacher.float()
+    spread = (teacher - teacher.mean(dim=0)).pow(2).sum(dim=1).mean().clamp_min(1e-12)
+    return (predicted.float() - teacher).pow(2).sum(dim=1).mean() / spread

@@ -16,7 +16,7 @@ import torch.multiprocessing as mp
 from models.package import load_package
 from training.config import TrainConfig, load_config
 from training.export import export_package
-from training.loop import CHECKPOINT, lr_at, train
+from training.loop import CHECKPOINT, jitter_faces, lr_at, lr_in_time, train
 from training.model import FaceTrainingModel
 
 
@@ -47,6 +47,46 @@ def test_lr_warms_up_then_follows_a_cosine_to_zero() -> None:
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert lrs[10] == pytest.approx(1.0) and lrs[55] == pytest.approx(0.5) and lrs[100] == pytest.approx(0.0)
     assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+
+
+def test_lr_in_time_warms_up_by_steps_then_follows_the_clock_to_zero() -> None:
+    assert lr_in_time(0, warmup_steps=10, elapsed_s=0.0, budget_s=100.0, base_lr=1.0) == pytest.approx(0.1)
+    assert lr_in_time(9, 10, elapsed_s=50.0, budget_s=100.0, base_lr=1.0) == pytest.approx(1.0)  # still warming up
+    assert lr_in_time(10, 10, elapsed_s=50.0, budget_s=100.0, base_lr=1.0) == pytest.approx(0.5)
+    assert lr_in_time(500, 10, elapsed_s=100.0, budget_s=100.0, base_lr=1.0) == pytest.approx(0.0)
+    assert lr_in_time(500, 10, elapsed_s=180.0, budget_s=100.0, base_lr=1.0) == pytest.approx(0.0)
+    lrs = [lr_in_time(20, 10, t, 100.0, 1.0) for t in range(0, 101, 5)]
+    assert all(a >= b for a, b in itertools.pairwise(lrs))
+
+
+def test_a_time_budget_ends_the_run_and_a_resume_adds_nothing(tmp_path: Path) -> None:
+    run = train(tiny_config(tmp_path / "run", epochs=1000, time_budget_s=2.0, eval_every=1000))
+    epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
+    assert len(epochs) == 1  # eval_every skips the others; the budget's last epoch is always checked
+    assert 2.0 <= epochs[0]["elapsed_s"] < 30 and 1 <= epochs[0]["epoch"] < 1000
+    state = torch.load(run / CHECKPOINT, weights_only=False)
+    assert state["epoch"] == epochs[0]["epoch"] and state["elapsed_s"] >= 2.0
+    lrs = [json.loads(line)["lr"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert lrs[-1] < 0.25 * max(lrs)  # annealed by the clock, not cut off at full speed
+    train(tiny_config(tmp_path / "run", epochs=1000, time_budget_s=2.0, eval_every=1000))
+    assert torch.load(run / CHECKPOINT, weights_only=False)["epoch"] == state["epoch"]
+
+
+def test_eval_every_checks_held_out_faces_on_its_cadence_and_after_the_last_epoch(tmp_path: Path) -> None:
+    run = train(tiny_config(tmp_path / "run", epochs=3, eval_every=2))
+    assert [json.loads(line)["epoch"] for line in (run / "epochs.jsonl").read_text().splitlines()] == [2, 3]
+
+
+def test_jitter_shifts_and_zooms_faces_but_keeps_layout_and_flat_images() -> None:
+    torch.manual_seed(0)
+    ramp = torch.linspace(-1, 1, 112).expand(4, 3, 112, 112).contiguous(memory_format=torch.channels_last)
+    assert jitter_faces(ramp, 0.0) is ramp
+    moved = jitter_faces(ramp, 0.05)
+    assert moved.shape == ramp.shape and moved.is_contiguous(memory_format=torch.channels_last)
+    assert (moved - ramp).abs().max() > 0.01  # something moved ...
+    assert (moved - ramp).abs().max() < 0.25  # ... by a few pixels of a ramp of 2/112 per pixel, not more
+    flat = torch.full((2, 3, 112, 112), 0.3)
+    torch.testing.assert_close(jitter_faces(flat, 0.05), flat)  # border replicated: no black edges
 
 
 def test_config_yaml_and_overrides(tmp_path: Path) -> None:
@@ -90,10 +130,10 @@ def test_resume_after_a_crash_continues_exactly(tmp_path: Path, monkeypatch: pyt
 
     one_epoch = loop.train_one_epoch
 
-    def crash_in_second_epoch(*args: object, **kwargs: object) -> None:
+    def crash_in_second_epoch(*args: object, **kwargs: object) -> int:
         if args[4] == 1:  # the epoch argument
             raise KeyboardInterrupt("simulated crash")
-        one_epoch(*args, **kwargs)  # type: ignore[arg-type]
+        return one_epoch(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(loop, "train_one_epoch", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
@@ -124,10 +164,11 @@ def _ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
 
     one_epoch = loop.train_one_epoch
 
-    def one_epoch_then_report(model: torch.nn.Module, *args: object, **kwargs: object) -> None:
-        one_epoch(model, *args, **kwargs)  # type: ignore[arg-type]
+    def one_epoch_then_report(model: torch.nn.Module, *args: object, **kwargs: object) -> int:
+        steps = one_epoch(model, *args, **kwargs)  # type: ignore[arg-type]
         inner = model.module if hasattr(model, "module") else model
         torch.save(inner.state_dict(), Path(out) / f"rank{rank}.pt")
+        return steps
 
     loop.train_one_epoch = one_epoch_then_report  # type: ignore[assignment]
     loop.train(tiny_config(Path(out), epochs=1, max_steps_per_epoch=2, attr_weight=0.5))

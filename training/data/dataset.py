@@ -89,8 +89,12 @@ def split_by_identity(data: FaceArrays, val_identities: int, seed: int = 0) -> t
 
 def to_tensor(crops: np.ndarray, device: torch.device, channels_last: bool = False) -> torch.Tensor:
     """``(B, S, S, 3)`` uint8 → normalised float ``(B, 3, S, S)`` in [-1, 1] (the package's mean/std 0.5)."""
-    x = torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float()
-    x = x.div_(127.5).sub_(1.0)
+    return normalise_crops(torch.from_numpy(np.ascontiguousarray(crops)).to(device), channels_last)
+
+
+def normalise_crops(crops: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """``(B, S, S, 3)`` uint8 tensor (on any device) → normalised float ``(B, 3, S, S)`` in [-1, 1]."""
+    x = crops.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
 
 

@@ -1,0 +1,102 @@
+"""Plans (``training.plan``): concurrent runs with a time budget, exported and bundled for the trip back."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from models.package import UntrainedModelWarning, load_package
+from training.plan import bundle, fit_command, read_plan, run_plan
+
+TINY = {
+    "synthetic": True,
+    "synthetic_identities": 10,
+    "synthetic_per_identity": 8,
+    "val_identities": 2,
+    "width": 0.125,
+    "embedding_size": 32,
+    "batch_size": 16,
+    "epochs": 1000,  # a cap: the budget ends the runs
+    "warmup_epochs": 0.5,
+    "lr": 0.05,
+    "scale": 16.0,
+    "device": "cpu",
+}
+
+
+def test_a_plan_trains_its_runs_at_once_within_the_budget_and_bundles_them(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(json.dumps(TINY))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        json.dumps(
+            {
+                "base": str(tmp_path / "base.yaml"),
+                "budget_s": 4,
+                "runs": [{"name": "plain", "set": {}}, {"name": "attributes", "set": {"attr_weight": 0.5}}],
+            }
+        )
+    )
+    summary = run_plan(plan, tmp_path / "runs", overrides={"cache": "unused-by-synthetic-runs"}, out=tmp_path / "out")
+    assert set(summary["runs"]) == {"plain", "attributes"}
+    for name, entry in summary["runs"].items():
+        assert entry["exit"] == 0, (tmp_path / "runs" / f"{name}.log").read_text()[-2000:]
+        last = entry["last_epoch"]
+        assert last["elapsed_s"] >= 4 and last["epoch"] >= 1  # the budget, not the 1000-epoch cap, ended it
+        with pytest.warns(UntrainedModelWarning):  # synthetic data: exported, and marked untrained
+            assert load_package(tmp_path / "runs" / name / "package").model_id == entry["model_id"]
+    assert summary["runs"]["attributes"]["set"] == {"attr_weight": 0.5}
+
+    parts = sorted((tmp_path / "out").glob("results.tar.part*"))
+    joined = tmp_path / "joined.tar"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    with tarfile.open(joined) as tar:
+        names = set(tar.getnames())
+    assert {"summary.json", "plain.log", "plain/package/weights.safetensors", "attributes/epochs.jsonl"} <= names
+    assert not any(n.endswith(".pt") for n in names)  # checkpoints stay behind
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["budget_s"] == 4
+
+
+def test_bundle_cuts_the_tar_into_parts_of_bounded_size(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    (runs / "a").mkdir(parents=True)
+    (runs / "a" / "metrics.csv").write_bytes(bytes(range(256)) * 200)  # 51,200 bytes
+    (runs / "a" / "checkpoint.pt").write_bytes(b"x" * 1000)
+    (runs / "summary.json").write_text("{}")
+    parts = bundle(runs, tmp_path / "out", ["a"], part_bytes=20_000)
+    assert len(parts) >= 3 and all(p.stat().st_size <= 20_000 for p in parts)
+    assert not (tmp_path / "out" / "results.tar").exists()
+    joined = tmp_path / "joined.tar"
+    joined.write_bytes(b"".join(p.read_bytes() for p in parts))
+    with tarfile.open(joined) as tar:
+        member = tar.extractfile("a/metrics.csv")
+        assert member is not None and member.read() == bytes(range(256)) * 200
+        assert "a/checkpoint.pt" not in tar.getnames()
+
+
+def test_plan_files_are_checked_and_settings_become_fit_flags(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("runs: []\n")
+    with pytest.raises(ValueError, match="needs a `runs` list"):
+        read_plan(plan)
+    plan.write_text("runs: [{name: a}, {name: a}]\n")
+    with pytest.raises(ValueError, match="run names repeat"):
+        read_plan(plan)
+    command = fit_command(
+        {"base": "b.yaml"},
+        {"name": "r", "set": {"width": 0.5, "decoder": "unet"}},
+        tmp_path,
+        {"cache": "/c", "time_budget_s": 30.0},
+    )
+    flags = [command[i + 1] for i, part in enumerate(command) if part == "--set"]
+    assert command[command.index("--config") + 1] == "b.yaml"
+    assert flags == [
+        "cache=/c",
+        "time_budget_s=30.0",
+        "width=0.5",
+        "decoder=unet",
+        f"out={tmp_path / 'r'}",
+        "progress=false",
+    ]
