@@ -65,6 +65,7 @@ class TrainConfig:
     eval_every: int = 1  # the held-out check every this many epochs (and always after the last)
     max_steps_per_epoch: int = 0  # > 0: cut epochs short (smoke tests)
     time_budget_s: float = 0.0  # > 0: train for this long; the cosine follows elapsed time, `epochs` is a cap
+    init_from: str = ""  # a checkpoint.pt whose weights start this run (fine-tuning; the optimiser starts afresh)
     progress: bool = True
 
     def to_dict(self) -> dict[str, Any]:

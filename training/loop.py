@@ -127,7 +127,10 @@ def train(config: TrainConfig) -> Path:
         torch.manual_seed(config.seed + info.rank)
         train_set, val_set = load_data(config)
         teacher_dim = 0 if train_set.teacher is None else train_set.teacher.shape[1]
-        model = FaceTrainingModel(config, train_set.num_classes, teacher_dim).to(info.device)
+        model = FaceTrainingModel(config, train_set.num_classes, teacher_dim)
+        if train_set.teacher is not None:
+            model.start_distillation_head(train_set.teacher)
+        model = model.to(info.device)
         if _channels_last(config, info.device):
             model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, config)
@@ -135,6 +138,9 @@ def train(config: TrainConfig) -> Path:
         if (out / CHECKPOINT).exists():
             start_epoch, elapsed_before = load_checkpoint(out / CHECKPOINT, model, optimizer, config)
             logger.info("resuming %s at epoch %d", out, start_epoch)
+        elif config.init_from:
+            fresh = initialise_from(model, Path(config.init_from))
+            logger.info("weights from %s; new (untrained) parts: %s", config.init_from, fresh or "none")
         clock = Clock(config.time_budget_s, elapsed_before)
         # On a GPU the whole training set lives in device memory as uint8 (46,660 faces: 1.8 GB), so
         # a step never waits for the host; on the CPU batches are cut from the numpy array.
@@ -348,6 +354,22 @@ def load_checkpoint(
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     return int(state["epoch"]), float(state.get("elapsed_s", 0.0))
+
+
+def initialise_from(model: nn.Module, checkpoint: Path) -> list[str]:
+    """Start ``model`` from another run's weights (fine-tuning). Every tensor the checkpoint and the
+    model share must have the same shape (the same backbone, and the same training identities for
+    the class centres); heads the checkpoint lacks (a new auxiliary loss) keep their fresh
+    initialisation and are returned; heads the model lacks are ignored."""
+    source = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    target = model.state_dict()
+    clash = sorted(k for k in source.keys() & target.keys() if source[k].shape != target[k].shape)
+    if clash:
+        raise ValueError(f"{checkpoint}: shapes differ from this model's in {clash[:5]}")
+    if not any(k.startswith("backbone.") for k in source.keys() & target.keys()):
+        raise ValueError(f"{checkpoint}: no backbone weights this model can take")
+    model.load_state_dict({k: v for k, v in source.items() if k in target}, strict=False)
+    return sorted({k.rsplit(".", 1)[0] for k in target.keys() - source.keys()})
 
 
 def _append_jsonl(path: Path, row: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -153,6 +154,16 @@ class FaceTrainingModel(nn.Module):
             self.distill_proj = nn.Linear(config.embedding_size, teacher_dim, bias=False)
         if config.distill_weight > 0 and config.distill == "regress" and teacher_dim > 0:
             self.distill_proj = nn.Linear(config.embedding_size, teacher_dim)
+
+    @torch.no_grad()
+    def start_distillation_head(self, teacher: np.ndarray) -> None:
+        """Start ``regress``'s affine map at the teacher's mean with zero weights: the term starts at 1
+        (the batch-mean prediction) and sends the backbone no gradient until the map has learnt a
+        direction, instead of a random map's large, meaningless one."""
+        if self.config.distill == "regress" and isinstance(self.distill_proj, nn.Linear):
+            self.distill_proj.weight.zero_()
+            assert self.distill_proj.bias is not None
+            self.distill_proj.bias.copy_(torch.from_numpy(np.asarray(teacher, np.float32).mean(axis=0)))
 
     def forward(
         self,

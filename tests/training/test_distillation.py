@@ -119,3 +119,17 @@ def test_teacher_rows_follow_the_cache_and_equal_dlib_on_each_image(data_dir: Pa
     (tmp_path / "teacher.npy").unlink()
     again = compute_teacher(tmp_path / "cache", root, out, workers=1, chunk_size=3, progress=False)
     assert again["seconds_this_run"] < 5 and np.array_equal(np.load(out), vectors)
+
+
+def test_the_regression_head_starts_at_the_teacher_mean_and_spares_the_backbone() -> None:
+    config = TrainConfig(width=0.125, embedding_size=32, distill="regress", distill_weight=1.0, metric="cosface")
+    model = FaceTrainingModel(config, num_classes=4, teacher_dim=16)
+    teacher = np.random.default_rng(0).normal(1.0, 0.2, size=(64, 16)).astype(np.float32)
+    model.start_distillation_head(teacher)
+    batch = torch.from_numpy(teacher[:8])
+    terms = model(torch.randn(8, 3, 112, 112), torch.arange(8) % 4, None, batch)
+    mean = torch.from_numpy(teacher.mean(axis=0)).expand(8, 16)
+    assert terms["distill"].item() == pytest.approx(regression_distillation(mean, batch).item(), rel=1e-5)
+    terms["distill"].backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.backbone.parameters())  # zero map
+    assert model.distill_proj is not None and model.distill_proj.weight.grad.abs().sum() > 0  # the map learns
