@@ -68,23 +68,11 @@ def _describe_chunk(job: tuple[int, str, list[tuple[str, list[list[float]]]], st
 
     k, images, items, parts = job
     assert _model is not None
-    dlib = _model._dlib
     vectors = np.zeros((len(items), DESCRIPTOR_SIZE), np.float32)
     detected = np.zeros(len(items), bool)
     for i, (file, landmarks) in enumerate(items):
-        image = np.ascontiguousarray(decode_image(Path(images) / file))
-        height, width = image.shape[:2]
-        boxes = list(_model.detector(image, 1))
-        if boxes:
-            cx, cy = width / 2.0, height / 2.0
-            box = min(
-                boxes, key=lambda r: ((r.left() + r.right()) / 2 - cx) ** 2 + ((r.top() + r.bottom()) / 2 - cy) ** 2
-            )
-        else:
-            box = dlib.rectangle(*landmark_box(landmarks))
-        shape = _model.shape_predictor(image, box)
-        vectors[i] = np.asarray(_model.recognizer.compute_face_descriptor(image, shape), dtype=np.float32)
-        detected[i] = bool(boxes)
+        image = decode_image(Path(images) / file)
+        vectors[i], detected[i] = _model.describe(image, landmark_box(landmarks))
     target = Path(parts) / f"chunk-{k:05d}.npz"
     tmp = target.with_name(target.name + ".tmp.npz")
     np.savez(tmp, vectors=vectors, detected=detected)

@@ -120,8 +120,11 @@ class DlibFaceModel:
         left, top, right, bottom = MEDIAN_HOG_BOX
         return self._dlib.rectangle(round(left * sx), round(top * sy), round(right * sx), round(bottom * sy))
 
-    def describe(self, image: np.ndarray) -> tuple[np.ndarray, bool]:
-        """RGB ``uint8`` ``(H, W, 3)`` → ``(128-d float32 descriptor, whether HOG found a face)``."""
+    def describe(
+        self, image: np.ndarray, fallback_box: tuple[int, int, int, int] | None = None
+    ) -> tuple[np.ndarray, bool]:
+        """RGB ``uint8`` ``(H, W, 3)`` → ``(128-d float32 descriptor, whether HOG found a face)``.
+        ``fallback_box`` (left, top, right, bottom) replaces the fallback rectangle where HOG finds no face."""
         image = np.ascontiguousarray(image)
         height, width = image.shape[:2]
         boxes = list(self.detector(image, HOG_UPSAMPLE))
@@ -130,6 +133,8 @@ class DlibFaceModel:
             box = min(
                 boxes, key=lambda r: ((r.left() + r.right()) / 2 - cx) ** 2 + ((r.top() + r.bottom()) / 2 - cy) ** 2
             )
+        elif fallback_box is not None:
+            box = self._dlib.rectangle(*fallback_box)
         else:
             box = self.fallback_rectangle(width, height)
         shape = self.shape_predictor(image, box)
