@@ -156,12 +156,12 @@ def train(config: TrainConfig) -> Path:
             config.save(out / "config.yaml")
         steps_per_epoch = _steps_per_epoch(len(train_set), config, info.world_size)
         for epoch in range(start_epoch, config.epochs):
-            if clock.spent:
+            if _budget_spent(clock, info):  # every rank agrees, or one would wait in a collective forever
                 break
             steps = train_one_epoch(
                 wrapped, optimizer, train_set, config, epoch, steps_per_epoch, info, clock, device_crops
             )
-            last = epoch + 1 == config.epochs or clock.spent
+            last = epoch + 1 == config.epochs or _budget_spent(clock, info)
             if info.is_main and ((epoch + 1) % config.eval_every == 0 or last):
                 metrics = evaluate(model.backbone, val_set, info.device, config)
                 metrics.update(epoch=epoch + 1, train_identities=train_set.num_classes)
