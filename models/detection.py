@@ -31,7 +31,9 @@ class FaceDetector:
     Convolutional Networks", 2016) returning every face with its five landmarks.
 
     ``min_face_size`` is the smallest face side searched for, in pixels; ``thresholds`` are the
-    three cascade stages' score thresholds.
+    three cascade stages' score thresholds. An image whose shorter side is under ``min_face_size`` cannot hold a
+    face of that size and has none: MTCNN's image pyramid would be empty there, and facenet-pytorch raises
+    ``torch.cat(): expected a non-empty list of Tensors`` on it (a 1×1 PNG, an 8000×2 strip).
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class FaceDetector:
         from facenet_pytorch import MTCNN  # heavy import kept out of `import models`
 
         self.device = resolve_device(device)
+        self.min_face_size = min_face_size
         self._mtcnn = MTCNN(
             min_face_size=min_face_size,
             thresholds=list(thresholds),
@@ -58,13 +61,15 @@ class FaceDetector:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Faces in each image. Images of the same size go through the network together."""
+        """Faces in each image. Images of the same size go through the network together; an image smaller than
+        ``min_face_size`` on either side has none (it is not run)."""
         results: list[list[Detection]] = [[] for _ in images]
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, image in enumerate(images):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
-            by_shape[image.shape].append(i)
+            if min(image.shape[0], image.shape[1]) >= self.min_face_size:
+                by_shape[image.shape].append(i)
         for indices in by_shape.values():
             batch = np.stack([images[i] for i in indices])
             with torch.inference_mode():

@@ -169,3 +169,15 @@ def test_select_subject_edge_cases() -> None:
     assert select_subject([only], (100, 100, 3)) is only
     assert _det((10, 20, 40, 60)).area == pytest.approx(1200.0)
     assert Detection(np.array([5, 5, 1, 1], np.float32), np.zeros((5, 2), np.float32), 0.5).area == 0.0
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (2, 8000), (8000, 2), (12, 500), (19, 19)])
+def test_an_image_smaller_than_the_smallest_face_has_no_face(
+    height: int, width: int, detector: FaceDetector, fixture_face_paths: list[Path]
+) -> None:
+    """MTCNN's image pyramid is empty below ``min_face_size`` and facenet-pytorch raised inside ``torch.cat``."""
+    tiny = np.full((height, width, 3), 128, np.uint8)
+    assert detector.detect(tiny) == []
+    face = decode_image(fixture_face_paths[0])
+    batch = detector.detect_batch([tiny, face, tiny])
+    assert batch[0] == [] and batch[2] == [] and len(batch[1]) >= 1

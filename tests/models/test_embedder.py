@@ -215,3 +215,20 @@ def test_analyse_picks_the_central_face_as_subject(embedder: FaceEmbedder, fixtu
     assert 175 <= (x1 + x2) / 2 <= 425 and 75 <= (y1 + y2) / 2 <= 325
     empty = embedder.analyse(np.full((200, 200, 3), 128, np.uint8))
     assert empty.faces == [] and empty.subject is None
+
+
+def test_a_one_pixel_png_or_strip_has_no_face(embedder: FaceEmbedder) -> None:
+    """Section 5 of issue 15: a 1×1 PNG or a 1-pixel-high strip raised a bare ValueError inside MTCNN."""
+    import io
+
+    from PIL import Image
+
+    def png(height: int, width: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((height, width, 3), 200, np.uint8)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    assert embedder(png(1, 1)) == []
+    assert embedder.process_batch([png(1, 4000), png(4000, 1)]) == [[], []]
+    analysis = embedder.analyse(png(1, 1))
+    assert analysis.faces == [] and analysis.subject_index is None
