@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import false, select, update
 from sqlalchemy.orm import Session
 
 from service.core.keys import generate_token, hash_token, token_matches, token_prefix
@@ -98,8 +98,11 @@ def revoke_key(session: Session, *, key_id: int, caller_key_id: int | None = Non
     """Mark the key revoked (kept for the log's references); revoking twice is a no-op.
 
     Refuses to revoke the caller's own key (rotate: create the new key, then revoke the old one with it) and the
-    last active admin key (nobody could administer the system any more).
+    last active admin key (nobody could administer the system any more). That rule holds under concurrent
+    revocations (two admins revoking each other at the same moment): see :func:`_lock_admin_keys`; call it in a
+    fresh transaction.
     """
+    _lock_admin_keys(session)
     key = get_key(session, key_id=key_id)
     if key.revoked_at is None and key_id == caller_key_id:
         raise ConflictError("key_in_use", "a key cannot revoke itself; revoke it with another admin key")
@@ -115,6 +118,24 @@ def revoke_key(session: Session, *, key_id: int, caller_key_id: int | None = Non
         key.revoked_at = utcnow()
         session.flush()
     return key
+
+
+def _lock_admin_keys(session: Session) -> None:
+    """Serialise the changes that could leave no active admin key, until this transaction ends.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` on the active admin keys; a concurrent revocation waits here, then sees
+    the first one's result (READ COMMITTED re-reads the rows it waited for). SQLite: a write that changes
+    nothing takes the database's write lock now (it has one writer at a time), before anything is read, so the
+    check below reads what the previous writer committed. Without this both revocations saw "another admin
+    exists" and both committed (found by an attack on a running instance).
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(ApiKey).where(false()).values(name=ApiKey.name).execution_options(synchronize_session=False)
+        )
+        return
+    active_admins = select(ApiKey.id).where(ApiKey.role == KeyRole.ADMIN, ApiKey.revoked_at.is_(None))
+    session.execute(active_admins.with_for_update())
 
 
 def has_active_admin(session: Session) -> bool:
