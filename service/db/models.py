@@ -246,7 +246,9 @@ class ApiKeyDoor(Base):
 
 class AccessLogEntry(Base):
     """One decision. Append-only: database triggers refuse UPDATE and DELETE, except the ``SET NULL`` that a
-    deleted door, key or person causes (``door_name`` and ``person_external_id`` keep who and where)."""
+    deleted door, key or person causes (``door_name`` and ``person_external_id`` keep who and where), and on SQLite
+    an insert over an existing id (``INSERT OR REPLACE``). On PostgreSQL the app's own role may only insert and
+    read it (:mod:`service.db.grants`)."""
 
     __tablename__ = "access_log"
     __table_args__ = (
@@ -270,6 +272,9 @@ class AccessLogEntry(Base):
     )
     latency_ms: Mapped[float] = mapped_column(Float)
     model_id: Mapped[str | None] = mapped_column(String(64))
+    # The rule that granted access (None for a denial). No foreign key: it records the rule of that moment, and
+    # a later deletion of the rule must neither rewrite the entry nor be blocked by it (migration 0002).
+    rule_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class TemplateRevision(Base):

@@ -93,3 +93,41 @@ def test_deleting_references_keeps_the_entry(session: Session) -> None:
     kept = session.get_one(AccessLogEntry, entry.id, populate_existing=True)
     assert (kept.person_id, kept.door_id, kept.key_id) == (None, None, None)
     assert (kept.person_external_id, kept.door_name, kept.reason, kept.score) == ("E-1", "lab", "outside_schedule", 0.8)
+
+
+def test_insert_or_replace_cannot_rewrite_an_entry(session: Session) -> None:
+    """SQLite's ``INSERT OR REPLACE`` over an existing id deleted the old row without firing the delete trigger:
+    a grant could be rewritten into a denial. PostgreSQL's upsert goes through the update trigger."""
+    entry = _log_one(session)
+    columns = "id, ts, door_name, decision, reason, latency_ms"
+    values = f"{entry.id}, CURRENT_TIMESTAMP, 'lab', 'granted', 'granted', 1.0"
+    if session.get_bind().dialect.name == "sqlite":
+        statements = [
+            f"INSERT OR REPLACE INTO access_log ({columns}) VALUES ({values})",
+            f"REPLACE INTO access_log ({columns}) VALUES ({values})",
+            f"INSERT INTO access_log ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET decision = 'granted'",
+        ]
+    else:
+        statements = [
+            f"INSERT INTO access_log ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET decision = 'granted'"
+        ]
+    for statement in statements:
+        with pytest.raises(DBAPIError, match="append-only"):
+            session.execute(text(statement))
+        session.rollback()
+    kept = session.get_one(AccessLogEntry, entry.id, populate_existing=True)
+    assert (kept.decision, kept.reason) == (Decision.DENIED, "outside_schedule")
+    # A new entry with its own id still goes in.
+    session.execute(
+        text(
+            f"INSERT INTO access_log ({columns}) "
+            f"VALUES ({entry.id + 1000}, CURRENT_TIMESTAMP, 'lab', 'denied', 'no_face', 1.0)"
+        )
+    )
+    session.commit()
+
+
+def test_the_granting_rule_cannot_be_rewritten(session: Session) -> None:
+    entry = _log_one(session)
+    with pytest.raises(DBAPIError, match="append-only"):
+        session.execute(update(AccessLogEntry).where(AccessLogEntry.id == entry.id).values(rule_id=7))

@@ -33,7 +33,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 TABLES = {t.name for t in Base.metadata.sorted_tables}
 EXPECTED_TRIGGERS = {
     "postgresql": {"access_log_append_only", "access_log_no_truncate"},
-    "sqlite": {"access_log_no_update", "access_log_no_delete"},
+    "sqlite": {"access_log_no_update", "access_log_no_delete", "access_log_no_replace"},
 }
 
 
