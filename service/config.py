@@ -49,7 +49,11 @@ class Settings(BaseSettings):
         min_length=1,
         description="SQLAlchemy URL of the database (sqlite:///path or postgresql+psycopg://user:pw@host/db).",
     )
-
+    database_owner_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL: URL of the role that owns the schema. Migrations run as it and grant database_url's "
+        "role what the app needs, the access log only SELECT and INSERT. None: migrations run as database_url.",
+    )
     migrate_on_start: bool = Field(default=True, description="Upgrade the database schema at start-up.")
     admin_key: SecretStr | None = Field(
         default=None, description="A first admin key (≥ 32 characters, no placeholder), stored hashed at start-up."

@@ -19,7 +19,8 @@ from service.config import Settings
 from service.core.analysis import QualityGate
 from service.core.crops import CropCipher
 from service.core.matching import MatchRule
-from service.db.migrate import upgrade
+from service.db.grants import warn_if_privileged
+from service.db.migrate import upgrade_and_grant
 from service.db.session import create_db_engine, make_sessionmaker
 from service.faces import load_embedder
 from service.index.sync import IndexSync
@@ -32,9 +33,12 @@ logger = logging.getLogger(__name__)
 def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     """The engine and session factory of ``settings.database_url``, migrated first when ``migrate_on_start``,
     with the operator's first admin key stored (when one is configured)."""
+    owner_url = settings.database_owner_url.get_secret_value() if settings.database_owner_url else None
     if settings.migrate_on_start:
-        upgrade(settings.database_url)
+        upgrade_and_grant(settings.database_url, owner_url)
     engine = create_db_engine(settings.database_url)
+    with engine.connect() as connection:
+        warn_if_privileged(connection)
     factory = make_sessionmaker(engine)
     token = settings.first_admin_key()
     if token is not None:

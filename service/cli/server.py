@@ -31,14 +31,16 @@ def serve(
 def db_upgrade(
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the database server first.")] = 0.0,
 ) -> None:
-    """Migrate the database (FACEGATE_DATABASE_URL) to the newest schema.
+    """Migrate the database (FACEGATE_DATABASE_URL) to the newest schema, as FACEGATE_DATABASE_OWNER_URL when
+    set (then the app's role is granted what it needs: the access log only SELECT and INSERT).
 
     Example: facegate db upgrade --wait 30
     """
-    from service.db.migrate import upgrade, wait_for_database
+    from service.db.migrate import upgrade_and_grant, wait_for_database
 
     settings = load_settings()
+    owner_url = settings.database_owner_url.get_secret_value() if settings.database_owner_url else None
     if wait > 0:
-        wait_for_database(settings.database_url, wait)
-    upgrade(settings.database_url)
+        wait_for_database(owner_url or settings.database_url, wait)
+    upgrade_and_grant(settings.database_url, owner_url)
     typer.echo("database is at the newest schema")

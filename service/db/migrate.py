@@ -18,6 +18,7 @@ from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from service.db.grants import grant_app_role
 from service.db.session import create_db_engine
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,18 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
     """Migrate the database at ``url`` up to ``revision`` (default: the newest)."""
     logger.info("migrating %s to %s", _safe(url), revision)
     command.upgrade(alembic_config(url), revision)
+
+
+def upgrade_and_grant(database_url: str | URL, owner_url: str | URL | None) -> None:
+    """Migrate to the newest revision as the schema's owner (``owner_url``, else ``database_url``); with an owner,
+    grant ``database_url``'s role the app's privileges (:func:`service.db.grants.grant_app_role`)."""
+    if owner_url is None:
+        upgrade(database_url)
+        return
+    upgrade(owner_url)
+    role = make_url(database_url).username
+    if make_url(owner_url).get_backend_name() == "postgresql" and role:
+        grant_app_role(owner_url, role)
 
 
 def downgrade(url: str | URL, revision: str) -> None:
