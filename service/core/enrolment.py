@@ -16,7 +16,7 @@ import numpy as np
 from models.imageio import ImageError
 from service.core.analysis import SubjectFace, analyse_subject
 from service.repositories.errors import ConflictError, StorageError
-from service.repositories.people import get_person
+from service.repositories.people import get_person, lock_person
 from service.repositories.templates import add_templates
 from service.runtime import Runtime
 
@@ -103,7 +103,7 @@ def enrol_images(
         if v.face is not None and v.face.embedding is not None and v.face.quality is not None
     ]
     with runtime.sessionmaker.begin() as session:
-        get_person(session, person_id=person_id)  # still there, inside the writing transaction
+        lock_person(session, person_id=person_id)  # still there, and kept there until this transaction ends
         rows, revision = add_templates(session, person_id=person_id, model_id=runtime.embedder.model_id, faces=faces)
         added = [(row.id, person_id, face[0]) for row, face in zip(rows, faces, strict=True)]
     runtime.index.apply(added=added, revision=revision)

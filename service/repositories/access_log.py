@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.db.models import AccessLogEntry, Decision
+from service.db.models import AccessLogEntry, ApiKey, Decision, Door, Person
+from service.repositories.locks import keep_row, take_write_lock
 
 
 def append_entry(
@@ -27,20 +28,27 @@ def append_entry(
     latency_ms: float,
     model_id: str | None,
     ts: datetime | None = None,
+    rule_id: int | None = None,
 ) -> AccessLogEntry:
+    """Write one decision. A door, key or person it names that is gone by now (deleted while the decision was
+    being made) is written as None, its name kept in ``door_name`` / ``person_external_id``: the decision is
+    logged whatever happened to the rows it read. The references still there stay locked until commit, so a
+    deletion cannot slip in between (its ON DELETE SET NULL then applies to this entry like to any other)."""
+    take_write_lock(session)
     entry = AccessLogEntry(
-        door_id=door_id,
+        door_id=keep_row(session, Door, door_id),
         door_name=door_name,
-        key_id=key_id,
+        key_id=keep_row(session, ApiKey, key_id),
         decision=decision,
         reason=reason,
-        person_id=person_id,
+        person_id=keep_row(session, Person, person_id),
         person_external_id=person_external_id,
         score=score,
         margin=margin,
         quality=quality,
         latency_ms=latency_ms,
         model_id=model_id,
+        rule_id=rule_id,
     )
     if ts is not None:
         entry.ts = ts

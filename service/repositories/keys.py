@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import false, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.core.keys import generate_token, hash_token, token_matches, token_prefix
 from service.db.models import ApiKey, ApiKeyDoor, Door, KeyRole
 from service.db.types import utcnow
 from service.repositories.errors import ConflictError, InvalidValueError, NotFoundError
+from service.repositories.locks import take_write_lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +131,7 @@ def _lock_admin_keys(session: Session) -> None:
     exists" and both committed (found by an attack on a running instance).
     """
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(
-            update(ApiKey).where(false()).values(name=ApiKey.name).execution_options(synchronize_session=False)
-        )
+        take_write_lock(session)
         return
     active_admins = select(ApiKey.id).where(ApiKey.role == KeyRole.ADMIN, ApiKey.revoked_at.is_(None))
     session.execute(active_admins.with_for_update())

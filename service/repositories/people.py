@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from service.db.models import FaceTemplate, Person, PersonStatus
 from service.db.revision import bump_template_revision
 from service.repositories.errors import ConflictError, InvalidValueError, NotFoundError
+from service.repositories.locks import keep_row, take_write_lock
 
 _UNSET = object()
 
@@ -48,6 +49,15 @@ def get_person(session: Session, *, person_id: int) -> Person:
     if person is None:
         raise NotFoundError("person", person_id)
     return person
+
+
+def lock_person(session: Session, *, person_id: int) -> None:
+    """Check the person exists and keep them from being deleted until this transaction ends (before writing rows
+    that refer to them: an enrolment racing the person's deletion is then a 404, not a foreign-key violation).
+    :class:`NotFoundError` when they are gone."""
+    take_write_lock(session)
+    if keep_row(session, Person, person_id) is None:
+        raise NotFoundError("person", person_id)
 
 
 def get_person_by_external_id(session: Session, *, external_id: str) -> Person:
@@ -108,8 +118,15 @@ def update_person(
 
 def delete_person(session: Session, *, person_id: int) -> tuple[list[int], int]:
     """Delete the person (templates, memberships and rules cascade in SQL); the ids of the deleted templates and
-    the template revision this bumped to."""
-    person = get_person(session, person_id=person_id)
+    the template revision this bumped to.
+
+    The person's row is locked first, so an enrolment still writing their templates finishes before the ids are
+    read (else its templates would be deleted in SQL but stay in this replica's index).
+    """
+    take_write_lock(session)
+    person = session.scalar(select(Person).where(Person.id == person_id).with_for_update())
+    if person is None:
+        raise NotFoundError("person", person_id)
     template_ids = list(session.scalars(select(FaceTemplate.id).where(FaceTemplate.person_id == person_id)))
     session.delete(person)
     session.flush()

@@ -131,3 +131,39 @@ def test_the_granting_rule_cannot_be_rewritten(session: Session) -> None:
     entry = _log_one(session)
     with pytest.raises(DBAPIError, match="append-only"):
         session.execute(update(AccessLogEntry).where(AccessLogEntry.id == entry.id).values(rule_id=7))
+
+
+def test_an_entry_whose_person_door_or_key_is_gone_is_still_written(session: Session) -> None:
+    """A person deleted while their face was being checked: the decision was never logged (a foreign-key violation
+    on the insert, 2 of 40 in a targeted race on PostgreSQL). Every decision is logged, keeping who and where by
+    name when the rows it read are gone."""
+    from service.repositories.access_log import append_entry
+
+    person = Person(external_id="gone-1", display_name="Gone")
+    door = Door(name="gone door", timezone="UTC")
+    key = ApiKey(name="gone key", prefix="fg_gone", secret_hash="00" * 32, role=KeyRole.TERMINAL)
+    session.add_all([person, door, key])
+    session.commit()
+    ids = (person.id, door.id, key.id)
+    for model in (Person, Door, ApiKey):
+        session.execute(delete(model))
+    session.commit()
+    entry = append_entry(
+        session,
+        door_id=ids[1],
+        door_name="gone door",
+        key_id=ids[2],
+        decision=Decision.GRANTED,
+        reason="granted",
+        person_id=ids[0],
+        person_external_id="gone-1",
+        score=0.9,
+        margin=0.3,
+        quality=None,
+        latency_ms=5.0,
+        model_id="m1",
+    )
+    session.commit()
+    kept = session.get_one(AccessLogEntry, entry.id, populate_existing=True)
+    assert (kept.person_id, kept.door_id, kept.key_id) == (None, None, None)
+    assert (kept.person_external_id, kept.door_name, kept.decision) == ("gone-1", "gone door", Decision.GRANTED)
