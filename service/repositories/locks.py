@@ -34,7 +34,7 @@ def keep_row(session: Session, model: type[Base], row_id: int | None) -> int | N
     """
     if row_id is None:
         return None
-    column = model.__table__.c.id  # type: ignore[attr-defined]
+    column = model.__table__.c.id
     statement = select(column).where(column == row_id)
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(key_share=True)
