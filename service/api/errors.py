@@ -7,6 +7,8 @@ machine-readable ``code``.
   415 unsupported format, 400 anything else (empty, not an image, truncated).
 - Request validation → 422 ``request_invalid`` with per-field errors (never echoing the input).
 - Framework HTTP errors (404, 405, a body that cannot be parsed...) → their status and a code per status.
+- The database unreachable (connection refused or lost, SQLite locked past its busy timeout) → 503 ``not_ready``
+  with ``Retry-After``: the request changed nothing and may be retried.
 - Anything else → 500 ``internal_error``; the details go to the log, never to the client.
 """
 
@@ -21,6 +23,7 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.imageio import ImageError, ImageTooLargeError, UnsupportedFormatError
@@ -39,6 +42,12 @@ _HTTP_STATUS_CODES: Final[dict[int, str]] = {
     413: "request_too_large",
     415: "unsupported_media_type",
 }
+
+
+# Errors that say the database cannot be reached now, not that the request is wrong: OperationalError is what the
+# drivers raise for a refused or lost connection (and SQLite for "database is locked").
+DATABASE_UNAVAILABLE: Final = (OperationalError, InterfaceError, DisconnectionError)
+DATABASE_RETRY_AFTER_S: Final = 5
 
 
 class ApiError(StarletteHTTPException):
@@ -205,6 +214,16 @@ async def exception_to_problem(request: Request, exc: Exception) -> JSONResponse
             detail="The request does not match the API; see errors.",
             errors=errors,
         )
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(
+            request,
+            503,
+            NotReadyError.code,
+            title=NotReadyError.title,
+            detail="The database is not reachable; retry later.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         request, 500, "internal_error", title="Internal error", detail="The server failed; the error was logged."
@@ -213,7 +232,10 @@ async def exception_to_problem(request: Request, exc: Exception) -> JSONResponse
 
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a problem+json response."""
-    for exc_class in (StarletteHTTPException, StorageError, ImageError, RequestValidationError, Exception):
+    # Each expected class has its own handler: only ``Exception`` goes through Starlette's ServerErrorMiddleware,
+    # which re-raises after answering (and so closes the client's keep-alive connection).
+    expected = (StarletteHTTPException, StorageError, ImageError, RequestValidationError, *DATABASE_UNAVAILABLE)
+    for exc_class in (*expected, Exception):
         app.add_exception_handler(exc_class, exception_to_problem)
 
 
@@ -233,7 +255,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The change conflicts with existing data (e.g. external_id_taken, name_taken).",
         422: "The request does not match the API (request_invalid) or breaks a data rule (its own code).",
         429: "The key's rate limit is reached (rate_limited); see Retry-After.",
-        503: "The model is not loaded yet (not_ready).",
+        503: "The model is not loaded yet, or the database is not reachable (not_ready); see Retry-After.",
     }
     return {
         status: {"model": Problem, "description": descriptions.get(status, HTTPStatus(status).phrase)}
