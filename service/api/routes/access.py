@@ -11,6 +11,7 @@ from service.api.auth import TerminalKey
 from service.api.deps import MetricsDep, RuntimeDep, SettingsDep
 from service.api.errors import DoorNotAllowedError, TooManyImagesError, problem_responses
 from service.api.limits import read_upload
+from service.api.params import Digits
 from service.api.schemas.access import AccessDecision
 from service.core.access import check_access
 from service.repositories.doors import get_door
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/v1/access", tags=["access"])
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
 )
 async def access_check(
-    door_id: Annotated[int, Form(gt=0, le=2**31 - 1, description="The door asked about.")],
+    door_id: Annotated[Digits, Form(gt=0, le=2**31 - 1, description="The door asked about.")],
     frames: Annotated[list[UploadFile], File(description="One or more frames of the person at the door.")],
     runtime: RuntimeDep,
     settings: SettingsDep,

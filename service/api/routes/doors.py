@@ -12,15 +12,16 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
+from service.api.params import Digits
 from service.api.schemas.rights import MAX_ID, DoorCreate, DoorPage, DoorPublic, DoorUpdate
 from service.db.models import Door
 from service.repositories import doors as doors_repo
 
 router = APIRouter(prefix="/v1/doors", tags=["doors"])
 
-DoorId = Annotated[int, Path(gt=0, le=MAX_ID, description="The door's id.")]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
+DoorId = Annotated[Digits, Path(gt=0, le=MAX_ID, description="The door's id.")]
+Limit = Annotated[Digits, Query(ge=1, le=500, description="Page size.")]
+Offset = Annotated[Digits, Query(ge=0, le=MAX_ID, description="Items to skip.")]
 _AUTH = (401, 403, 429)
 
 

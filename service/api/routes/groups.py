@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
+from service.api.params import Digits
 from service.api.schemas.rights import (
     MAX_ID,
     GroupCreate,
@@ -26,10 +27,10 @@ from service.repositories import groups as groups_repo
 
 router = APIRouter(prefix="/v1/groups", tags=["groups"])
 
-GroupId = Annotated[int, Path(gt=0, le=MAX_ID, description="The group's id.")]
-PersonId = Annotated[int, Path(gt=0, le=MAX_ID, description="The person's id.")]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
+GroupId = Annotated[Digits, Path(gt=0, le=MAX_ID, description="The group's id.")]
+PersonId = Annotated[Digits, Path(gt=0, le=MAX_ID, description="The person's id.")]
+Limit = Annotated[Digits, Query(ge=1, le=500, description="Page size.")]
+Offset = Annotated[Digits, Query(ge=0, le=MAX_ID, description="Items to skip.")]
 _AUTH = (401, 403, 429)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
+from service.api.params import Digits
 from service.api.schemas.admin import KeyCreate, KeyCreated, KeyPublic
 from service.db.models import ApiKey
 from service.repositories import keys as keys_repo
@@ -49,7 +50,7 @@ def list_keys(
 
 
 @router.delete("/{key_id}", summary="Revoke an API key", responses=problem_responses(401, 403, 404, 409, 422, 429, 503))
-def revoke_key(key_id: Annotated[int, Path(gt=0, le=2**31 - 1)], session: SessionDep, caller: AdminKey) -> KeyPublic:
+def revoke_key(key_id: Annotated[Digits, Path(gt=0, le=2**31 - 1)], session: SessionDep, caller: AdminKey) -> KeyPublic:
     """The key stops working at once (on every replica: keys are checked in SQL on each request).
 
     409 ``key_in_use`` for the calling key itself, 409 ``last_admin_key`` for the last active admin key.

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from service.api.auth import AuditorKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
+from service.api.params import Digits
 from service.api.schemas import Instant
 from service.api.schemas.admin import LogEntryPublic, LogPage
 from service.db.models import Decision
@@ -16,7 +17,7 @@ from service.repositories.access_log import query_log
 
 router = APIRouter(prefix="/v1/access", tags=["access log"])
 
-_Id = Annotated[int | None, Query(gt=0, le=2**31 - 1)]
+_Id = Annotated[Digits | None, Query(gt=0, le=2**31 - 1)]
 
 
 @router.get("/log", summary="Query the access log", responses=problem_responses(401, 403, 422, 429, 503))
@@ -29,8 +30,8 @@ def access_log(
     person_id: _Id = None,
     decision: Decision | None = None,
     reason: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[Digits, Query(ge=1, le=500)] = 100,
+    offset: Annotated[Digits, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> LogPage:
     entries, total = query_log(
         session,

@@ -11,6 +11,7 @@ from service.api.auth import AdminKey
 from service.api.deps import RuntimeDep, SessionDep, SettingsDep
 from service.api.errors import TooManyImagesError, problem_responses
 from service.api.limits import read_upload
+from service.api.params import Digits
 from service.api.schemas import FaceQualityPublic
 from service.api.schemas.people import (
     EnrolledImage,
@@ -28,7 +29,7 @@ from service.repositories import templates as templates_repo
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 
-PersonId = Annotated[int, Path(gt=0, le=2**31 - 1, description="The person's id.")]
+PersonId = Annotated[Digits, Path(gt=0, le=2**31 - 1, description="The person's id.")]
 _AUTH = (401, 403, 429)
 
 
@@ -59,8 +60,8 @@ def list_people(
         str | None,
         Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$", description="Part of the external id or name."),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[Digits, Query(ge=1, le=500)] = 100,
+    offset: Annotated[Digits, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> PersonPage:
     """People by id, a page at a time."""
     people, total = people_repo.list_people(session, status=status_filter, search=search, limit=limit, offset=offset)
@@ -166,7 +167,7 @@ def list_faces(person_id: PersonId, session: SessionDep, _key: AdminKey) -> list
 )
 def delete_face(
     person_id: PersonId,
-    template_id: Annotated[int, Path(gt=0, le=2**31 - 1)],
+    template_id: Annotated[Digits, Path(gt=0, le=2**31 - 1)],
     session: SessionDep,
     runtime: RuntimeDep,
     _key: AdminKey,

@@ -11,6 +11,7 @@ from service.api.auth import AdminKey, TerminalKey
 from service.api.deps import RuntimeDep, SettingsDep
 from service.api.errors import problem_responses
 from service.api.limits import read_upload
+from service.api.params import Digits
 from service.api.schemas import FaceQualityPublic
 from service.api.schemas.access import CandidatePublic, IdentificationResponse, PersonRef, VerificationResponse
 from service.core.analysis import SubjectFace
@@ -34,7 +35,7 @@ def _ref(person: Person) -> PersonRef:
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 429, 503),
 )
 async def verify_person(
-    person_id: Annotated[int, Form(gt=0, le=2**31 - 1, description="The claimed person (e.g. from a badge).")],
+    person_id: Annotated[Digits, Form(gt=0, le=2**31 - 1, description="The claimed person (e.g. from a badge).")],
     image: Annotated[UploadFile, File(description="The face image.")],
     runtime: RuntimeDep,
     settings: SettingsDep,
@@ -64,7 +65,7 @@ async def identify_face(
     runtime: RuntimeDep,
     settings: SettingsDep,
     _key: AdminKey,
-    k: Annotated[int, Query(ge=1, le=100, description="How many people to return.")] = 5,
+    k: Annotated[Digits, Query(ge=1, le=100, description="How many people to return.")] = 5,
 ) -> IdentificationResponse:
     """The ``k`` nearest people by their best template, best first, and whom the match rule accepts."""
     data = await read_upload(image, settings.max_upload_bytes)

@@ -14,14 +14,15 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
+from service.api.params import Digits
 from service.api.schemas.rights import MAX_ID, RuleCreate, RulePage, RulePublic
 from service.repositories import rules as rules_repo
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
 
-RuleId = Annotated[int, Path(gt=0, le=MAX_ID, description="The rule's id.")]
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Items to skip.")]
+RuleId = Annotated[Digits, Path(gt=0, le=MAX_ID, description="The rule's id.")]
+Limit = Annotated[Digits, Query(ge=1, le=500, description="Page size.")]
+Offset = Annotated[Digits, Query(ge=0, le=MAX_ID, description="Items to skip.")]
 _AUTH = (401, 403, 429)
 
 
@@ -56,9 +57,9 @@ def create_rule(body: RuleCreate, session: SessionDep, _key: AdminKey) -> RulePu
 def list_rules(
     session: SessionDep,
     _key: AdminKey,
-    person_id: Annotated[int | None, Query(gt=0, le=MAX_ID, description="Rules naming this person.")] = None,
-    group_id: Annotated[int | None, Query(gt=0, le=MAX_ID, description="Rules naming this group.")] = None,
-    door_id: Annotated[int | None, Query(gt=0, le=MAX_ID, description="Rules naming this door.")] = None,
+    person_id: Annotated[Digits | None, Query(gt=0, le=MAX_ID, description="Rules naming this person.")] = None,
+    group_id: Annotated[Digits | None, Query(gt=0, le=MAX_ID, description="Rules naming this group.")] = None,
+    door_id: Annotated[Digits | None, Query(gt=0, le=MAX_ID, description="Rules naming this door.")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> RulePage:

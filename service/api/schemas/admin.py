@@ -14,7 +14,7 @@ from service.db.models import Decision, KeyRole
 class KeyCreate(Schema):
     name: PlainText100 = Field(examples=["front door terminal"])
     role: KeyRole
-    door_ids: list[Annotated[int, Field(gt=0, le=2**31 - 1)]] = Field(
+    door_ids: list[Annotated[int, Field(gt=0, le=2**31 - 1, strict=True)]] = Field(
         default_factory=list, max_length=1000, description="Terminal keys only: the doors it may ask about."
     )
 

@@ -21,7 +21,8 @@ DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = get_args(DayName)  # index = weekday, 0 = Monday, as datetime.weekday()
 
 MAX_ID = 2**31 - 1  # SQL INTEGER: a larger id would be a driver error, not a 404
-Id = Annotated[int, Field(gt=0, le=MAX_ID)]
+# strict: a JSON integer only (lax mode read "1_0" as 10 and 1.0 as 1)
+Id = Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 TimezoneName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 StartTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
