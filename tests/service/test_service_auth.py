@@ -120,3 +120,22 @@ def test_a_key_cannot_revoke_itself_nor_the_last_admin(admin: TestClient) -> Non
     # With another admin key, the first one can go; then the other is the last admin and stays.
     assert admin.delete(f"/v1/keys/{other_id}", headers=other).json()["code"] == "key_in_use"
     assert admin.get("/v1/keys", headers=other).status_code == 200
+
+
+def test_a_terminal_key_may_only_ask_the_access_check(admin: TestClient, lfw_jpeg: bytes) -> None:
+    """A terminal key could score any face against any enrolled person (/v1/verify) and read raw embeddings
+    (/v1/faces/detect?embeddings=true): a door terminal needs the access check only."""
+    door = admin.post("/v1/doors", json={"name": "terminal-only-door", "timezone": "UTC"}).json()["id"]
+    _, terminal = _key(admin, "terminal", [door])
+    image = {"image": ("f.jpg", lfw_jpeg, "image/jpeg")}
+    for path, data in [
+        ("/v1/verify", {"person_id": "1"}),
+        ("/v1/identify", None),
+        ("/v1/faces/detect?embeddings=true", None),
+    ]:
+        response = admin.post(path, data=data, files=image, headers=terminal)
+        assert (response.status_code, response.json()["code"]) == (403, "forbidden"), path
+    frames = [("frames", ("f.jpg", lfw_jpeg, "image/jpeg"))]
+    check = admin.post("/v1/access/check", data={"door_id": str(door)}, files=frames, headers=terminal)
+    assert check.status_code == 200, check.text
+    assert admin.post("/v1/faces/detect", files=image, headers=terminal).status_code == 200  # to aim the camera

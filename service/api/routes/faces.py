@@ -11,9 +11,10 @@ from fastapi.concurrency import run_in_threadpool
 from models.embedder import Face
 from service.api.auth import TerminalKey
 from service.api.deps import EmbedderDep, SettingsDep
-from service.api.errors import problem_responses
+from service.api.errors import ForbiddenError, problem_responses
 from service.api.limits import read_upload
 from service.api.schemas import DetectedFace, FaceDetectionResponse, FaceQualityPublic, ImageInfo
+from service.db.models import KeyRole
 
 router = APIRouter(prefix="/v1/faces", tags=["faces"])
 
@@ -28,14 +29,18 @@ async def detect_faces(
     image: Annotated[UploadFile, File(description="The image: JPEG, PNG, WebP, BMP or PGM/PPM.")],
     embedder: EmbedderDep,
     settings: SettingsDep,
-    _key: TerminalKey,
+    key: TerminalKey,
     embeddings: Annotated[bool, Query(description="Include each face's embedding.")] = False,
 ) -> FaceDetectionResponse:
     """Decode the upload (size and pixel limits, EXIF orientation), find every face, mark the subject
     (the large, central face the picture is of) and measure each face's quality.
 
-    Faces come most confident first; ``faces`` is empty when the image holds none.
+    Faces come most confident first; ``faces`` is empty when the image holds none. Terminals may call it to aim
+    their camera; ``embeddings=true`` is for admin keys only (403 ``forbidden``): raw embeddings of any face are
+    more than a door needs.
     """
+    if embeddings and key.role is not KeyRole.ADMIN:
+        raise ForbiddenError("only an admin key may read embeddings")
     data = await read_upload(image, settings.max_upload_bytes)
     # Decoding, detection and embedding hold the CPU for tens of milliseconds or more: keep them off the event loop.
     analysis = await run_in_threadpool(embedder.analyse, data)

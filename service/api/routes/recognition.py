@@ -1,4 +1,5 @@
-"""1:1 ``POST /v1/verify`` (terminals and admins) and 1:N ``POST /v1/identify`` (admins): who is this face."""
+"""1:1 ``POST /v1/verify`` and 1:N ``POST /v1/identify``, admins only (a door terminal needs the access check
+only; these would let it score any face against anyone enrolled): who is this face."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
-from service.api.auth import AdminKey, TerminalKey
+from service.api.auth import AdminKey
 from service.api.deps import RuntimeDep, SettingsDep
 from service.api.errors import problem_responses
 from service.api.limits import read_upload
@@ -39,7 +40,7 @@ async def verify_person(
     image: Annotated[UploadFile, File(description="The face image.")],
     runtime: RuntimeDep,
     settings: SettingsDep,
-    _key: TerminalKey,
+    _key: AdminKey,
 ) -> VerificationResponse:
     """The best cosine score between the image's subject and the person's templates, against the threshold.
     No access decision and no log entry: doors use ``/v1/access/check``."""
