@@ -80,9 +80,12 @@ def list_people(
     if status is not None:
         statement = statement.where(Person.status == status)
     if search:
-        pattern = f"%{search.lower()}%"
+        # The text is literal: LIKE's wildcards and the escape character itself are escaped.
+        literal = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{literal}%"
         statement = statement.where(
-            func.lower(Person.external_id).like(pattern) | func.lower(Person.display_name).like(pattern)
+            func.lower(Person.external_id).like(pattern, escape="\\")
+            | func.lower(Person.display_name).like(pattern, escape="\\")
         )
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     people = list(session.scalars(statement.order_by(Person.id).limit(limit).offset(offset)))
