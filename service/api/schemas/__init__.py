@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 Point = tuple[float, float]
 
@@ -21,18 +22,44 @@ def _storable(value: datetime) -> datetime:
 # An instant with a time zone that has a UTC equivalent (naive datetimes are refused: whose 08:00?).
 Instant = Annotated[AwareDatetime, AfterValidator(_storable)]
 
-# Text a person typed: no control characters (a NUL byte is refused by PostgreSQL, and none belongs in a name).
+
+def visible_text(value: object) -> object:
+    """``value`` in Unicode NFC, or a ValueError when it holds a control, format, surrogate, private-use or
+    unassigned character, or a line/paragraph separator.
+
+    Invisible characters (zero-width space, soft hyphen, tag characters) and direction overrides let two
+    look-alike people or doors exist side by side, or a name read backwards in the log; NFC makes ``é`` typed as one
+    or two code points the same text, so the uniqueness checks see them as one.
+    """
+    if not isinstance(value, str):
+        return value
+    normalised = unicodedata.normalize("NFC", value)
+    for char in normalised:
+        category = unicodedata.category(char)
+        if category[0] == "C" or category in ("Zl", "Zp"):
+            raise ValueError(f"U+{ord(char):04X} ({category}) is not allowed: control or invisible character")
+    return normalised
+
+
+VisibleText = BeforeValidator(visible_text)
+
+# Text a person typed: NFC, no control or invisible characters (a NUL byte is refused by PostgreSQL, and none
+# belongs in a name).
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-PlainText64 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)]
+PlainText64 = Annotated[
+    str, VisibleText, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)
+]
 PlainText100 = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE)
+    str, VisibleText, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE)
 ]
 PlainText200 = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
+    str, VisibleText, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
 ]
-# An identifier: printable, no spaces.
+# An identifier: visible, no spaces.
 Identifier = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$")
+    str,
+    VisibleText,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$"),
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from service.api.schemas import Instant, Schema
+from service.api.schemas import Instant, Schema, VisibleText
 from service.db.models import AccessRule, PersonStatus
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -23,7 +23,7 @@ DAY_NAMES: tuple[DayName, ...] = get_args(DayName)  # index = weekday, 0 = Monda
 MAX_ID = 2**31 - 1  # SQL INTEGER: a larger id would be a driver error, not a 404
 # strict: a JSON integer only (lax mode read "1_0" as 10 and 1.0 as 1)
 Id = Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, VisibleText, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 TimezoneName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 StartTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 EndTime = Annotated[str, StringConstraints(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
