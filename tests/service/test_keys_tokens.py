@@ -40,3 +40,38 @@ def test_operator_secret_gets_a_derived_prefix() -> None:
 def test_placeholders_are_refused(secret: str) -> None:
     with pytest.raises(PlaceholderSecretError):
         check_operator_secret(secret)
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "fg_00000000." + "A" * 43,  # key-shaped, no randomness at all
+        "fg_12345678." + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq",  # a run of the alphabet
+        "fg_deadbeef." + "abc" * 14 + "a",  # a short pattern repeated
+        "fg_deadbeef." + "AB" * 21 + "A",
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop",
+        "0123456789012345678901234567890123456789",
+        "qwertyuiopqwertyuiopqwertyuiopqwertyuiop",
+    ],
+    ids=["zeros", "alphabet-token", "abc-token", "ab-token", "alphabet", "digits", "keyboard"],
+)
+def test_secrets_without_randomness_are_refused(secret: str) -> None:
+    """The check accepted anything key-shaped (``fg_00000000.AAAA…``): it measures the randomness it claims."""
+    with pytest.raises(PlaceholderSecretError, match="random"):
+        check_operator_secret(secret)
+
+
+def test_real_random_secrets_of_every_usual_kind_pass() -> None:
+    """Generated tokens and what the usual tools print (openssl rand -hex 16 / -base64 24, token_urlsafe) pass,
+    1000 times each: the estimate must not refuse honest secrets by bad luck."""
+    import base64
+    import secrets
+
+    for _ in range(1000):
+        for secret in (
+            generate_token(),
+            secrets.token_hex(16),
+            base64.b64encode(secrets.token_bytes(24)).decode(),
+            secrets.token_urlsafe(32),
+        ):
+            assert check_operator_secret(secret) == secret
