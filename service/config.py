@@ -119,6 +119,30 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per minute per API key; 0: no limit.")
     rate_limit_burst: int = Field(default=60, ge=1, description="Requests a key may send at once before the limit.")
 
+    # -- decision events (webhooks) and the web console (issue 14) --
+    webhook_sender: bool = Field(
+        default=True, description="Run the webhook sender in the server (off: `facegate webhooks deliver`)."
+    )
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60, description="Time limit of one webhook attempt.")
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Attempts before a webhook event is marked dead (re-sendable)."
+    )
+    webhook_backoff_s: float = Field(
+        default=2.0, gt=0, le=3600, description="First retry delay of a failed webhook; doubles on each retry."
+    )
+    webhook_backoff_max_s: float = Field(default=600.0, gt=0, le=86400, description="Longest retry delay.")
+    webhook_poll_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often the sender looks for due events when no decision woke it."
+    )
+    console_session_ttl_s: int = Field(
+        default=8 * 3600, ge=60, le=7 * 86400, description="How long a console sign-in lasts."
+    )
+    console_secure_cookie: bool | None = Field(
+        default=None,
+        description="Mark the console cookie Secure; None: when the request came over https (set true behind a "
+        "TLS-terminating proxy that forwards plain http).",
+    )
+
     @model_validator(mode="after")
     def _crops_need_a_key(self) -> Settings:
         if self.keep_crops and self.crop_key is None:

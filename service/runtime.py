@@ -18,6 +18,7 @@ from models.embedder import FaceEmbedder
 from service.config import Settings
 from service.core.analysis import QualityGate
 from service.core.crops import CropCipher
+from service.core.delivery import DeliveryConfig, WebhookSender
 from service.core.matching import MatchRule
 from service.db.grants import warn_if_privileged
 from service.db.migrate import upgrade_and_grant
@@ -67,6 +68,16 @@ def quality_gate_for(settings: Settings) -> QualityGate:
     )
 
 
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    """The webhook sender's behaviour from the ``webhook_*`` settings."""
+    return DeliveryConfig(
+        timeout_s=settings.webhook_timeout_s,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_base_s=settings.webhook_backoff_s,
+        backoff_max_s=settings.webhook_backoff_max_s,
+    )
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -78,6 +89,8 @@ class Runtime:
     gate: QualityGate
     crop_cipher: CropCipher | None
     started_at: float
+    # The webhook sender (issue 14): running in a server (``follow``) unless ``webhook_sender`` is off.
+    events: WebhookSender | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, follow: bool = True) -> Runtime:
@@ -102,6 +115,10 @@ class Runtime:
             engine.dispose()
             raise
         cipher = CropCipher(settings.crop_key.get_secret_value()) if settings.crop_key is not None else None
+        events = None
+        if follow and settings.webhook_sender:
+            events = WebhookSender(factory, delivery_config(settings), poll_interval_s=settings.webhook_poll_interval_s)
+            events.start()
         return cls(
             settings=settings,
             engine=engine,
@@ -112,8 +129,11 @@ class Runtime:
             gate=quality_gate_for(settings),
             crop_cipher=cipher,
             started_at=time.time(),
+            events=events,
         )
 
     def close(self) -> None:
+        if self.events is not None:
+            self.events.stop()
         self.index.stop()
         self.engine.dispose()

@@ -25,6 +25,7 @@ from service.cli.model import model_app
 from service.cli.people import people_app
 from service.cli.rules import grant, revoke, rules_app
 from service.cli.server import db_app, serve
+from service.cli.webhooks import webhooks_app
 
 __all__ = ["app"]
 
@@ -63,3 +64,4 @@ app.command("log")(log)
 app.add_typer(index_app, name="index")
 app.command("check")(check)
 app.add_typer(model_app, name="model")
+app.add_typer(webhooks_app, name="webhooks")

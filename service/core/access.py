@@ -26,6 +26,7 @@ from service.db.types import utcnow
 from service.repositories.access_log import append_entry
 from service.repositories.groups import group_ids_of
 from service.repositories.rules import rules_for
+from service.repositories.webhooks import enqueue_decision
 from service.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class _Check:
         margin = match.margin if match is not None else None
         begin = time.perf_counter()
         log_id: int | None = None
+        events = 0
         try:
             with self.runtime.sessionmaker.begin() as session:
                 entry = append_entry(
@@ -173,10 +175,20 @@ class _Check:
                     ts=self.at,
                 )
                 log_id = entry.id
+                # The outbox rows commit with the log row or not at all (DESIGN.md: no event is lost).
+                events = enqueue_decision(
+                    session,
+                    entry=entry,
+                    person=None
+                    if person is None
+                    else {"id": person.id, "external_id": person.external_id, "display_name": person.display_name},
+                )
         except Exception:
             logger.exception("could not write the access log at door %s: denying", self.door.id)
             decision, reason = Decision.DENIED, Reason.INTERNAL_ERROR
         self.lap("log", begin)
+        if events and self.runtime.events is not None:
+            self.runtime.events.wake()
         return AccessOutcome(
             decision=decision,
             reason=reason,

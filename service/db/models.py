@@ -286,3 +286,69 @@ class TemplateRevision(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     revision: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# -- issue 14: decision events (webhooks, a transactional outbox) and the console's sessions --------------------
+
+
+class EventStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class WebhookSubscription(Base):
+    """Where decision events go: an http(s) URL the administrator chose, the secret that signs each delivery
+    (kept as given: the sender needs it to sign), and which doors (``door_ids``: a JSON list, NULL = every door)
+    and decisions (``decisions``: a JSON list of ``granted``/``denied``, NULL = both) it wants."""
+
+    __tablename__ = "webhook_subscriptions"
+    __table_args__ = (_NEVER_REUSE_IDS,)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(256))
+    door_ids: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
+    decisions: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEvent(Base):
+    """One decision event for one subscription: the outbox row, written in the same transaction as the log row.
+
+    The sender claims due rows (``next_attempt_at`` ≤ now) by moving ``next_attempt_at`` forward, posts ``payload``,
+    and marks the row ``delivered``, or schedules a retry, or ``dead`` after the configured number of attempts.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        Index("ix_webhook_events_status_next_attempt_at", "status", "next_attempt_at"),
+        _NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), index=True)
+    log_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    payload: Mapped[str] = mapped_column(String(16384))
+    status: Mapped[EventStatus] = mapped_column(_str_enum(EventStatus, "event_status"), default=EventStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_status: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in console browser: the hash of its cookie's token (never the token), the key it signed in with
+    (revoking the key ends the session: the role is read from the key on every request), its CSRF token and
+    when it expires."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -6,7 +6,20 @@ from typing import Final
 
 from fastapi import APIRouter
 
-from service.api.routes import access, doors, faces, groups, health, keys, log, metrics, people, recognition, rules
+from service.api.routes import (
+    access,
+    doors,
+    faces,
+    groups,
+    health,
+    keys,
+    log,
+    metrics,
+    people,
+    recognition,
+    rules,
+    webhooks,
+)
 
 ROUTERS: Final[tuple[APIRouter, ...]] = (
     health.router,
@@ -20,4 +33,5 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     doors.router,
     groups.router,
     rules.router,
+    webhooks.router,
 )
