@@ -89,9 +89,7 @@ def _check(base: str, token: str, door_id: int, image: bytes) -> dict[str, objec
 
 
 @pytest.mark.slow
-def test_kill_9_between_decision_and_delivery_loses_no_event(
-    tmp_path: Path, fixture_face_paths: list[Path]
-) -> None:
+def test_kill_9_between_decision_and_delivery_loses_no_event(tmp_path: Path, fixture_face_paths: list[Path]) -> None:
     token = generate_token()
     auth = {"Authorization": f"Bearer {token}"}
     image = fixture_face_paths[0].read_bytes()
