@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     console_session_ttl_s: int = Field(
         default=8 * 3600, ge=60, le=7 * 86400, description="How long a console sign-in lasts."
     )
+    kiosk_session_ttl_s: int = Field(
+        default=30 * 86400, ge=60, le=366 * 86400, description="How long a door kiosk's sign-in lasts."
+    )
     console_secure_cookie: bool | None = Field(
         default=None,
         description="Mark the console cookie Secure; None: when the request came over https (set true behind a "

@@ -23,6 +23,7 @@ from service.api.ratelimit import RateLimiter
 from service.api.routes import ROUTERS
 from service.config import Settings, get_settings
 from service.runtime import Runtime
+from service.web import install_web
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Face-recognition access control.",
         version=_package_version(),
         lifespan=lifespan,
+        # /docs is served from the app's own files by service.web.docs (FastAPI's default loads a CDN); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.embedder = None
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    install_web(app)
     return app
 
 
