@@ -7,72 +7,22 @@ only writes the outbox row, it never waits for a receiver.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from server_process import server_process
 from webhook_receiver import running_receiver
 
 from service.core.keys import generate_token
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 SECRET = "whsec_test_0123456789abcdef"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _server(folder: Path, token: str, log_name: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")},
-        "PYTHONPATH": str(REPO_ROOT),
-        "FACEGATE_DATABASE_URL": f"sqlite:///{folder / 'facegate.db'}",
-        "FACEGATE_INDEX_PATH": str(folder / "index.fgi"),
-        "FACEGATE_ADMIN_KEY": token,
-        "FACEGATE_RATE_LIMIT_PER_MINUTE": "0",
-        "FACEGATE_WEBHOOK_TIMEOUT_S": "2",
-        "FACEGATE_WEBHOOK_BACKOFF_S": "0.5",
-        "FACEGATE_WEBHOOK_POLL_INTERVAL_S": "0.2",
-        "OMP_NUM_THREADS": "1",
-    }
-    with open(folder / log_name, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=folder,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180  # a hang guard: loading the model takes seconds
-        while True:
-            assert process.poll() is None, (folder / log_name).read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.2)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
+SENDER = {
+    "FACEGATE_WEBHOOK_TIMEOUT_S": "2",
+    "FACEGATE_WEBHOOK_BACKOFF_S": "0.5",
+    "FACEGATE_WEBHOOK_POLL_INTERVAL_S": "0.2",
+}
 
 
 def _check(base: str, token: str, door_id: int, image: bytes) -> dict[str, object]:
@@ -95,7 +45,7 @@ def test_kill_9_between_decision_and_delivery_loses_no_event(tmp_path: Path, fix
     image = fixture_face_paths[0].read_bytes()
     with running_receiver(SECRET) as receiver:
         receiver.hold.clear()  # the receiver takes each request and never answers it: nothing is delivered
-        with _server(tmp_path, token, "first.log") as (process, base):
+        with server_process(tmp_path, token, "first.log", SENDER) as (process, base):
             door = httpx.post(f"{base}/v1/doors", json={"name": "lobby", "timezone": "UTC"}, headers=auth)
             assert door.status_code == 201, door.text
             door_id = door.json()["id"]
@@ -113,7 +63,7 @@ def test_kill_9_between_decision_and_delivery_loses_no_event(tmp_path: Path, fix
         held = len(receiver.deliveries)
 
         receiver.hold.set()  # from now on the receiver answers 200
-        with _server(tmp_path, token, "second.log") as (_process, base):
+        with server_process(tmp_path, token, "second.log", SENDER) as (_process, base):
             delivered = receiver.wait_for(lambda d: {x.json["log_id"] for x in d[held:]} >= {1, 2})
             events = httpx.get(f"{base}/v1/webhooks/events", headers=auth).json()
             assert {e["status"] for e in events["items"]} == {"delivered"}, events
