@@ -59,6 +59,24 @@ def _sign_in(driver: object, base: str, key: str) -> None:
     driver.get(f"{base}/console")  # type: ignore[attr-defined]
     driver.find_element(By.ID, "key").send_keys(key)  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()  # type: ignore[attr-defined]
+    _wait(driver, lambda d: "/console/people" in d.current_url)
+
+
+def _wait(driver: object, condition: object) -> None:
+    """Until ``condition(driver)`` holds: a hang guard (60 s) for the page the last click loads, not a speed check."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(condition)  # type: ignore[arg-type]
+
+
+def _submit(driver: object, label: str) -> None:
+    """Click the button labelled ``label`` and wait for the next page (the old page's button goes stale)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+
+    button = driver.find_element(By.XPATH, f"//button[text()='{label}']")  # type: ignore[attr-defined]
+    button.click()
+    _wait(driver, expected_conditions.staleness_of(button))
 
 
 def _api_key(base: str, admin: str, role: str, door_ids: list[int] | None = None) -> str:
@@ -82,11 +100,11 @@ def test_admin_enrols_a_person_and_gives_a_rule(
 
         driver.find_element(By.ID, "external_id").send_keys("AG-1")
         driver.find_element(By.ID, "display_name").send_keys("Abdullah Gul")
-        driver.find_element(By.XPATH, "//button[text()='Add person']").click()
+        _submit(driver, "Add person")
         assert "added Abdullah Gul" in driver.find_element(By.CLASS_NAME, "notice").text
 
         driver.find_element(By.ID, "images").send_keys("\n".join(str(p) for p in lfw_person[:2]))
-        driver.find_element(By.XPATH, "//button[text()='Enrol']").click()
+        _submit(driver, "Enrol")
         assert driver.find_element(By.ID, "enrol-result").text == "enrolled 2 of 2 image(s)"
         rows = driver.find_elements(By.CSS_SELECTOR, "#verdicts tbody tr")
         assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows] == ["enrolled", "enrolled"]
@@ -97,7 +115,7 @@ def test_admin_enrols_a_person_and_gives_a_rule(
         timezone = driver.find_element(By.ID, "timezone")
         timezone.clear()
         timezone.send_keys("Europe/Paris")
-        driver.find_element(By.XPATH, "//button[text()='Add door']").click()
+        _submit(driver, "Add door")
         assert "main entrance" in driver.find_element(By.TAG_NAME, "table").text
         _shot(driver, "console-doors")
 
@@ -106,13 +124,13 @@ def test_admin_enrols_a_person_and_gives_a_rule(
         Select(driver.find_element(By.ID, "rule_door")).select_by_visible_text("main entrance (Europe/Paris)")
         for day in ("mon", "tue", "wed", "thu", "fri"):
             driver.find_element(By.CSS_SELECTOR, f"input[name=w0_days][value={day}]").click()
-        driver.find_element(By.XPATH, "//button[text()='Add rule']").click()
+        _submit(driver, "Add rule")
         listed = driver.find_element(By.ID, "rules").text
         assert "person Abdullah Gul" in listed and "main entrance (Europe/Paris)" in listed
         assert "mon, tue, wed, thu, fri 08:00–18:00" in listed
         _shot(driver, "console-rules")
 
-        for page in ("people", "log", "keys", "webhooks", "status"):
+        for page in ("people", "keys", "webhooks"):
             driver.get(f"{base}/console/{page}")
             _shot(driver, f"console-{page}")
         assert _csp_violations(driver) == []
@@ -148,10 +166,12 @@ def test_the_kiosk_grants_the_enrolled_person_and_denies_a_stranger(
             driver.get(f"{base}/kiosk/{door}")
             driver.find_element(By.ID, "key").send_keys(terminal)
             driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+            _wait(driver, lambda d: d.execute_script("return !!document.getElementById('camera')"))
             # A hang guard, not a speed check: the page waits ~1 s for a steady picture, then asks the server.
             WebDriverWait(driver, 90).until(
-                lambda d: d.execute_script("return document.body && document.body.dataset.state")
-                in ("granted", "denied")
+                lambda d: (
+                    d.execute_script("return document.body && document.body.dataset.state") in ("granted", "denied")
+                )
             )
             verdict = driver.find_element(By.ID, "verdict").text
             shown_name = driver.find_element(By.ID, "name").text
@@ -176,6 +196,9 @@ def test_an_auditor_sees_but_cannot_change(server: tuple[str, str], tmp_path: Pa
             driver.get(f"{base}/console/{page}")
             forms = driver.find_elements(By.CSS_SELECTOR, "form[method=post]")
             assert [f.get_attribute("action") for f in forms] == [f"{base}/console/signout"], page
+        for page in ("log", "status"):  # after the kiosk test: its decisions are in the log and the counters
+            driver.get(f"{base}/console/{page}")
+            _shot(driver, f"console-{page}")
         # A hand-made request from the auditor's own session, with its valid CSRF token: refused by role.
         status = driver.execute_async_script(
             """
