@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request, Response
@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from service.repositories.errors import StorageError
+from service.runtime import Runtime
 from service.web.security import PageForbidden, SignInRequired
 
 WEB_DIR: Final = Path(__file__).resolve().parent
@@ -93,8 +94,9 @@ def form_text(form: Any, name: str, *, max_length: int = 500) -> str:
     return value.strip()[:max_length] if isinstance(value, str) else ""
 
 
-def runtime_of(request: Request) -> Any:
-    runtime = getattr(request.app.state, "runtime", None)
+def runtime_of(request: Request) -> Runtime:
+    """The running service; a 403 page ``not_ready`` while it starts."""
+    runtime = cast(Runtime | None, getattr(request.app.state, "runtime", None))
     if runtime is None:
         raise PageForbidden("not_ready", "the service is still starting")
     return runtime
