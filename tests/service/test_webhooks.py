@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from service.config import Settings
 from service.core import webhooks as rules
 from service.core.delivery import DeliveryConfig, deliver_due
 from service.db.models import Decision, EventStatus, WebhookEvent
+from service.db.types import utcnow
 from service.repositories import doors, webhooks
 from service.repositories.access_log import append_entry
 from service.runtime import open_database
@@ -217,3 +219,21 @@ def test_webhook_api(admin: TestClient, client: TestClient) -> None:
     assert client.get("/v1/webhooks", headers={"Authorization": "Bearer fg_nope"}).status_code == 401
     assert admin.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
     assert admin.delete(f"/v1/webhooks/{hook['id']}").status_code == 404
+
+
+def test_a_claimed_event_is_not_claimed_again_until_its_lease_runs_out(factory: sessionmaker[Session]) -> None:
+    """Two senders (replicas, or the server and the CLI) never post one attempt twice; a sender that died
+    mid-attempt leaves the event due again once the lease is over."""
+    with factory.begin() as session:
+        door = doors.create_door(session, name="lobby", timezone="UTC")
+        webhooks.create_subscription(session, url="http://127.0.0.1:9/", secret=SECRET, door_ids=None, decisions=None)
+    _decide(factory, door.id)
+    now = utcnow()
+    with factory.begin() as session:
+        first = webhooks.claim_due(session, now=now, lease_s=30, limit=10)
+    with factory.begin() as session:
+        second = webhooks.claim_due(session, now=now, lease_s=30, limit=10)
+    assert [c.attempt for c in first] == [1] and second == []
+    with factory.begin() as session:
+        later = webhooks.claim_due(session, now=now + timedelta(seconds=31), lease_s=30, limit=10)
+    assert [(c.event_id, c.attempt) for c in later] == [(first[0].event_id, 2)]
