@@ -1,9 +1,10 @@
 """The console and the kiosk in a real browser (headless Chromium) against a real server process.
 
 Few and coarse on purpose (they run in CI on 2 shared cores): one walk through the admin's work (sign in, add a
-person, enrol two real LFW images, add a door and a scheduled rule, see it listed), the kiosk with Chromium's fake
-camera playing a real face (the enrolled person is granted and named; a stranger is denied), and an auditor who
-can see but not change. Every page is checked for Content-Security-Policy violations in the browser's console.
+person, enrol two real LFW images and a third from the (fake) camera, add a door and a scheduled rule, see it
+listed), the kiosk with Chromium's fake camera playing a real face (the enrolled person is granted and named; a
+stranger is denied), and an auditor who can see but not change. Every page is checked for Content-Security-Policy
+violations in the browser's console.
 ``FACEGATE_SCREENSHOTS=<folder>`` saves screenshots of the main pages (docs/img/ holds the committed ones).
 """
 
@@ -94,7 +95,8 @@ def test_admin_enrols_a_person_and_gives_a_rule(
     from selenium.webdriver.support.ui import Select
 
     base, admin = server
-    with chromium(tmp_path / "profile") as driver:
+    camera = write_y4m(lfw_person[2], tmp_path / "enrol.y4m")
+    with chromium(tmp_path / "profile", camera=camera) as driver:
         _sign_in(driver, base, admin)
         assert driver.current_url.endswith("/console/people")
 
@@ -109,6 +111,15 @@ def test_admin_enrols_a_person_and_gives_a_rule(
         rows = driver.find_elements(By.CSS_SELECTOR, "#verdicts tbody tr")
         assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows] == ["enrolled", "enrolled"]
         _shot(driver, "console-person")
+
+        # A third image from the browser's camera (Chromium's fake camera plays another photo of the person).
+        driver.find_element(By.ID, "camera-start").click()
+        _wait(driver, lambda d: d.execute_script("return document.getElementById('camera-preview').videoWidth > 0"))
+        driver.find_element(By.ID, "camera-take").click()
+        _wait(driver, lambda d: d.find_element(By.ID, "camera-count").text == "1 image(s) ready")
+        _submit(driver, "Enrol")
+        assert driver.find_element(By.ID, "enrol-result").text == "enrolled 1 of 1 image(s)"
+        assert driver.find_element(By.CSS_SELECTOR, "#verdicts tbody td:nth-child(2)").text == "camera-1.jpg"
 
         driver.get(f"{base}/console/doors")
         driver.find_element(By.ID, "door_name").send_keys("main entrance")
