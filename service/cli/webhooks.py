@@ -53,7 +53,10 @@ def add(
 @webhooks_app.command("list")
 @guarded
 def list_(as_json: JsonOpt = False) -> None:
-    """List subscriptions (secrets are never shown again)."""
+    """List subscriptions (secrets are never shown again).
+
+    Example: facegate webhooks list --json
+    """
     from service.api.schemas.webhooks import WebhookPublic
     from service.repositories import webhooks
 
@@ -71,7 +74,10 @@ def list_(as_json: JsonOpt = False) -> None:
 @webhooks_app.command("pause")
 @guarded
 def pause(subscription_id: int, resume: Annotated[bool, typer.Option(help="Resume instead.")] = False) -> None:
-    """Pause a subscription (no new events for it) or resume it with --resume."""
+    """Pause a subscription (no new events for it) or resume it with --resume.
+
+    Example: facegate webhooks pause 1 --resume
+    """
     from service.repositories import webhooks
 
     with session_scope() as session:
@@ -86,7 +92,10 @@ def delete(
     subscription_id: int,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Delete a subscription and its events."""
+    """Delete a subscription and its events.
+
+    Example: facegate webhooks delete 1 --yes
+    """
     from service.repositories import webhooks
 
     with session_scope() as session:
@@ -104,7 +113,10 @@ def events(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: JsonOpt = False,
 ) -> None:
-    """List outbox events, newest first, with their attempts and last error."""
+    """List outbox events, newest first, with their attempts and last error.
+
+    Example: facegate webhooks events --status dead
+    """
     from service.api.schemas.webhooks import WebhookEventPage, WebhookEventPublic
     from service.repositories import webhooks
 
@@ -126,7 +138,10 @@ def events(
 @webhooks_app.command("resend")
 @guarded
 def resend(event_id: int) -> None:
-    """Make an event (dead or delivered) due again now; the server's sender or `deliver` sends it."""
+    """Make an event (dead or delivered) due again now; the server's sender or `deliver` sends it.
+
+    Example: facegate webhooks resend 42
+    """
     from service.repositories import webhooks
 
     with session_scope() as session:
@@ -140,7 +155,10 @@ def resend(event_id: int) -> None:
 def deliver(
     until_empty: Annotated[bool, typer.Option(help="Repeat passes until no event is due.")] = True,
 ) -> None:
-    """Send the due events now (one pass, or until none is due), as the server's sender does."""
+    """Send the due events now (one pass, or until none is due), as the server's sender does.
+
+    Example: facegate webhooks deliver
+    """
     from service.core.delivery import BATCH, deliver_due
     from service.runtime import delivery_config
 
