@@ -221,3 +221,11 @@ def resend(session: Session, *, event_id: int) -> WebhookEvent:
     event.delivered_at = None
     session.flush()
     return event
+
+
+def event_counts(session: Session) -> dict[str, int]:
+    """How many events are pending, delivered and dead (the status page shows the backlog)."""
+    rows = session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)).all()
+    counts = {status.value: 0 for status in EventStatus}
+    counts.update({EventStatus(status).value: int(count) for status, count in rows})
+    return counts

@@ -191,6 +191,8 @@ async def resend_event(
 def status_page(request: Request, _user: Viewer) -> Response:
     runtime = runtime_of(request)
     package = runtime.embedder.package
+    with runtime.sessionmaker() as session:
+        outbox = webhooks_repo.event_counts(session)
     context = {
         "model_id": runtime.embedder.model_id,
         "trained": package.trained,
@@ -201,6 +203,8 @@ def status_page(request: Request, _user: Viewer) -> Response:
         "index_templates": len(runtime.index.index),
         "index_revision": runtime.index.revision,
         "uptime_s": int(datetime.now(UTC).timestamp() - runtime.started_at),
+        "outbox": outbox,
+        "sender": runtime.events is not None,
     }
     return render(request, "status.html", context)
 

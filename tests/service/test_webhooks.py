@@ -150,6 +150,8 @@ def test_sender_signs_retries_marks_dead_and_resends(factory: sessionmaker[Sessi
         assert (event.status, event.attempts, event.last_status) == (EventStatus.DEAD, 3, 500)
         assert len(receiver.deliveries) == 3 and all(d.verified for d in receiver.deliveries)
         assert deliver_due(factory, config) == 0  # dead is not due
+        with factory() as session:
+            assert webhooks.event_counts(session) == {"pending": 0, "delivered": 0, "dead": 1}
 
         receiver.status = 204
         with factory.begin() as session:
