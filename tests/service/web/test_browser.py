@@ -221,5 +221,13 @@ def test_an_auditor_sees_but_cannot_change(server: tuple[str, str], tmp_path: Pa
         )
         assert status == 403
         assert _csp_violations(driver) == []
+
+        # /docs: Swagger UI from the app's own files renders the API, and the page loads nothing from elsewhere.
+        driver.get(f"{base}/docs")
+        _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".swagger-ui .info .title"))
+        assert "facegate" in driver.find_element(By.CSS_SELECTOR, ".swagger-ui .info .title").text
+        loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert loaded and all(url.startswith(base) for url in loaded), loaded
+        assert _csp_violations(driver) == []
     doors = httpx.get(f"{base}/v1/doors", headers={"Authorization": f"Bearer {admin}"}).json()["items"]
     assert "auditor door" not in [d["name"] for d in doors]
