@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from service.api.metrics import ServiceMetrics
+from service.api.params import Digits
 from service.api.schemas.admin import KeyCreate
 from service.api.schemas.webhooks import WebhookCreate
 from service.db.models import Decision, EventStatus, KeyRole
@@ -21,15 +22,15 @@ from service.repositories import webhooks as webhooks_repo
 from service.repositories.access_log import query_log
 from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
-from service.web.pages import done, error_text, form_text, render, runtime_of, validation_text
+from service.web.pages import done, error_text, form_ids, form_text, render, runtime_of, validation_text
 from service.web.security import console_admin, console_user
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 Viewer = Annotated[BrowserSession, Depends(console_user)]
 Changer = Annotated[BrowserSession, Depends(console_admin)]
-RowId = Annotated[int, Path(gt=0, le=2**31 - 1)]
-EventId = Annotated[int, Path(gt=0, le=2**63 - 1)]
+RowId = Annotated[Digits, Path(gt=0, le=2**31 - 1)]
+EventId = Annotated[Digits, Path(gt=0, le=2**63 - 1)]
 LOG_PAGE = 50
 
 
@@ -44,11 +45,11 @@ def _problem(exc: Exception) -> str:
 def log_page(
     request: Request,
     _user: Viewer,
-    door_id: Annotated[int | None, Query(gt=0, le=2**31 - 1)] = None,
+    door_id: Annotated[Digits | None, Query(gt=0, le=2**31 - 1)] = None,
     decision: Annotated[Decision | None, Query()] = None,
     reason: Annotated[str, Query(max_length=64, pattern=r"^[a-z_]*$")] = "",
-    days: Annotated[int, Query(ge=1, le=3660)] = 7,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    days: Annotated[Digits, Query(ge=1, le=3660)] = 7,
+    offset: Annotated[Digits, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
     """The API's log filters: door, decision, reason, the last ``days`` days; newest first, 50 a page."""
     since = datetime.now(UTC) - timedelta(days=days)
@@ -90,7 +91,7 @@ async def create_key(request: Request, _user: Changer) -> Response:
     """Create a key; the page shows its secret this once (it is not stored)."""
     form = await request.form()
     try:
-        door_ids = [int(d) for d in form.getlist("door_ids") if isinstance(d, str) and d.isdigit()]
+        door_ids = form_ids(form.getlist("door_ids"))
         body = KeyCreate.model_validate(
             {"name": form_text(form, "name"), "role": form_text(form, "role"), "door_ids": door_ids}
         )
@@ -140,7 +141,7 @@ def webhooks_page(request: Request, _user: Viewer) -> Response:
 async def create_webhook(request: Request, _user: Changer) -> Response:
     form = await request.form()
     try:
-        door_ids = [int(d) for d in form.getlist("door_ids") if isinstance(d, str) and d.isdigit()]
+        door_ids = form_ids(form.getlist("door_ids"))
         decisions = [d for d in form.getlist("decisions") if isinstance(d, str)]
         body = WebhookCreate.model_validate(
             {
@@ -171,7 +172,7 @@ async def delete_webhook(request: Request, subscription_id: RowId, _user: Change
 
 @router.post("/webhooks/events/{event_id}/resend")
 async def resend_event(
-    request: Request, event_id: Annotated[int, Path(gt=0, le=2**63 - 1)], _user: Changer
+    request: Request, event_id: Annotated[Digits, Path(gt=0, le=2**63 - 1)], _user: Changer
 ) -> Response:
     runtime = runtime_of(request)
     try:

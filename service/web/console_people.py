@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from service.api.limits import read_upload
+from service.api.params import Digits
 from service.api.schemas.people import PersonCreate, PersonUpdate
 from service.core.enrolment import DuplicateIdentityError, NothingEnrolledError, enrol_images
 from service.db.models import PersonStatus
@@ -26,7 +27,7 @@ router = APIRouter(prefix="/console/people", include_in_schema=False)
 
 Viewer = Annotated[BrowserSession, Depends(console_user)]
 Changer = Annotated[BrowserSession, Depends(console_admin)]
-PersonId = Annotated[int, Path(gt=0, le=2**31 - 1)]
+PersonId = Annotated[Digits, Path(gt=0, le=2**31 - 1)]
 PAGE_SIZE = 50
 
 
@@ -40,7 +41,7 @@ def people_page(
     request: Request,
     _user: Viewer,
     q: Annotated[str, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = "",
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: Annotated[Digits, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> Response:
     runtime = runtime_of(request)
     with runtime.sessionmaker() as session:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError
 
+from service.api.params import Digits
 from service.api.schemas.rights import DAY_NAMES, DoorCreate, GroupCreate, RuleCreate, RulePublic
 from service.repositories import doors as doors_repo
 from service.repositories import groups as groups_repo
@@ -15,14 +16,14 @@ from service.repositories import people as people_repo
 from service.repositories import rules as rules_repo
 from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
-from service.web.pages import done, error_text, form_text, render, runtime_of, validation_text
+from service.web.pages import done, error_text, form_id, form_text, render, runtime_of, validation_text
 from service.web.security import console_admin, console_user
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 Viewer = Annotated[BrowserSession, Depends(console_user)]
 Changer = Annotated[BrowserSession, Depends(console_admin)]
-RowId = Annotated[int, Path(gt=0, le=2**31 - 1)]
+RowId = Annotated[Digits, Path(gt=0, le=2**31 - 1)]
 WINDOW_ROWS = 3  # schedule rows the editor offers; a rule may hold more through the API
 LISTED = 500
 
@@ -193,13 +194,11 @@ async def create_rule(request: Request, _user: Changer) -> Response:
             person_id = (
                 people_repo.get_person_by_external_id(session, external_id=external_id).id if external_id else None
             )
-            group = form_text(form, "group_id")
-            door = form_text(form, "door_id")
             body = RuleCreate.model_validate(
                 {
                     "person_id": person_id,
-                    "group_id": int(group) if group.isdigit() else None,
-                    "door_id": int(door) if door.isdigit() else None,
+                    "group_id": form_id(form, "group_id"),
+                    "door_id": form_id(form, "door_id"),
                     "windows": _windows(form),
                 }
             )

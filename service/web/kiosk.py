@@ -20,6 +20,7 @@ from models.imageio import ImageError
 from service.api.auth import MAX_TOKEN_LENGTH
 from service.api.limits import read_upload
 from service.api.metrics import ServiceMetrics
+from service.api.params import Digits
 from service.config import Settings
 from service.core.access import check_access
 from service.core.policy import Reason
@@ -33,7 +34,7 @@ from service.web.signin import check_signin, signin_form
 
 router = APIRouter(prefix="/kiosk", include_in_schema=False)
 
-DoorId = Annotated[int, Path(gt=0, le=2**31 - 1)]
+DoorId = Annotated[Digits, Path(gt=0, le=2**31 - 1)]
 MAX_KIOSK_FRAMES: Final = 3
 
 # What the person at the door reads. Reasons about the matched person's record (suspended, expired) are not told

@@ -100,3 +100,15 @@ def runtime_of(request: Request) -> Runtime:
     if runtime is None:
         raise PageForbidden("not_ready", "the service is still starting")
     return runtime
+
+
+def form_ids(values: list[Any]) -> list[int]:
+    """The ids among a form's repeated field: ASCII digits only (as the API's ``Digits``; ``"１"`` or ``"1_0"`` is
+    not an id), at most 19 of them each."""
+    return [int(v) for v in values if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) <= 19]
+
+
+def form_id(form: Any, name: str) -> int | None:
+    """One optional id field of a form (``None`` when empty or not digits)."""
+    found = form_ids([form.get(name)])
+    return found[0] if found else None

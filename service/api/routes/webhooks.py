@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import RuntimeDep, SessionDep
 from service.api.errors import problem_responses
+from service.api.params import Digits
 from service.api.schemas.rights import MAX_ID
 from service.api.schemas.webhooks import (
     WebhookCreate,
@@ -24,8 +25,8 @@ from service.repositories import webhooks as repo
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-SubscriptionId = Annotated[int, Path(gt=0, le=MAX_ID, description="The subscription's id.")]
-EventId = Annotated[int, Path(gt=0, le=2**63 - 1, description="The event's id.")]
+SubscriptionId = Annotated[Digits, Path(gt=0, le=MAX_ID, description="The subscription's id.")]
+EventId = Annotated[Digits, Path(gt=0, le=2**63 - 1, description="The event's id.")]
 _AUTH = (401, 403, 429)
 
 
@@ -34,9 +35,9 @@ def list_events(
     session: SessionDep,
     _key: AdminKey,
     status_: Annotated[EventStatus | None, Query(alias="status", description="Only this state.")] = None,
-    subscription_id: Annotated[int | None, Query(gt=0, le=MAX_ID)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    subscription_id: Annotated[Digits | None, Query(gt=0, le=MAX_ID)] = None,
+    limit: Annotated[Digits, Query(ge=1, le=500)] = 100,
+    offset: Annotated[Digits, Query(ge=0, le=MAX_ID)] = 0,
 ) -> WebhookEventPage:
     """Events newest first: ``pending`` (due, or waiting for a retry), ``delivered``, or ``dead`` (every attempt
     failed; re-send it once the receiver is fixed)."""
