@@ -130,6 +130,7 @@ def grant(
             "person_id": find_person(session, person).id if person is not None else None,
             "group_id": find_group(session, group).id if group is not None else None,
             "door_id": find_door(session, door).id if door is not None else None,
+            "all_doors": all_doors,
         }
         body = parse(RuleCreate, **values, valid_from=valid_from, valid_until=valid_until, windows=windows)
         rule = rules.create_rule(
@@ -137,6 +138,7 @@ def grant(
             person_id=body.person_id,
             group_id=body.group_id,
             door_id=body.door_id,
+            all_doors=body.all_doors,
             valid_from=body.valid_from,
             valid_until=body.valid_until,
             windows=body.per_day_windows(),

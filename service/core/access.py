@@ -47,6 +47,7 @@ class AccessOutcome:
     reason: Reason
     door_id: int
     person: MatchedPerson | None
+    rule_id: int | None
     score: float | None
     margin: float | None
     frames: int
@@ -104,18 +105,18 @@ def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
     if not combined.matched or combined.person_id is None:
         return check.finish(combined.reason or Reason.UNKNOWN_FACE, match=combined)
     begin = time.perf_counter()
-    reason, person = _rights(check, combined.person_id)
+    reason, person, rule_id = _rights(check, combined.person_id)
     check.lap("policy", begin)
-    return check.finish(reason, match=combined, person=person)
+    return check.finish(reason, match=combined, person=person, rule_id=rule_id)
 
 
-def _rights(check: _Check, person_id: int) -> tuple[Reason, MatchedPerson | None]:
-    """What the matched person's status and rules say at this door now."""
+def _rights(check: _Check, person_id: int) -> tuple[Reason, MatchedPerson | None, int | None]:
+    """What the matched person's status and rules say at this door now, and the rule that grants (if any)."""
     door = check.door
     with check.runtime.sessionmaker() as session:
         person = session.get(Person, person_id)
         if person is None:  # deleted between the search and now: nobody to let in
-            return Reason.UNKNOWN_FACE, None
+            return Reason.UNKNOWN_FACE, None, None
         subject = Subject(
             person_id=person.id,
             active=person.status is PersonStatus.ACTIVE,
@@ -125,7 +126,7 @@ def _rights(check: _Check, person_id: int) -> tuple[Reason, MatchedPerson | None
         )
         rules = rules_for(session, person_id=person.id, group_ids=subject.group_ids, door_id=door.id)
         decision = decide_rights(subject, rules, door_id=door.id, door_timezone=door.timezone, at=check.at)
-        return decision.reason, MatchedPerson(person.id, person.external_id, person.display_name)
+        return decision.reason, MatchedPerson(person.id, person.external_id, person.display_name), decision.rule_id
 
 
 @dataclass
@@ -145,7 +146,12 @@ class _Check:
         self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - began
 
     def finish(
-        self, reason: Reason, *, match: Match | None = None, person: MatchedPerson | None = None
+        self,
+        reason: Reason,
+        *,
+        match: Match | None = None,
+        person: MatchedPerson | None = None,
+        rule_id: int | None = None,
     ) -> AccessOutcome:
         """Log the decision (a failure to log is itself logged and turns a grant into an ``internal_error``
         denial: nobody passes unrecorded) and build the outcome."""
@@ -173,6 +179,7 @@ class _Check:
                     latency_ms=(time.perf_counter() - self.started) * 1000.0,
                     model_id=self.runtime.embedder.model_id,
                     ts=self.at,
+                    rule_id=rule_id if reason is Reason.GRANTED else None,
                 )
                 log_id = entry.id
                 # The outbox rows commit with the log row or not at all (DESIGN.md: no event is lost).
@@ -185,7 +192,7 @@ class _Check:
                 )
         except Exception:
             logger.exception("could not write the access log at door %s: denying", self.door.id)
-            decision, reason = Decision.DENIED, Reason.INTERNAL_ERROR
+            decision, reason, rule_id = Decision.DENIED, Reason.INTERNAL_ERROR, None
         self.lap("log", begin)
         if events and self.runtime.events is not None:
             self.runtime.events.wake()
@@ -194,6 +201,7 @@ class _Check:
             reason=reason,
             door_id=self.door.id,
             person=person,
+            rule_id=rule_id if decision is Decision.GRANTED else None,
             score=score,
             margin=margin,
             frames=self.frame_count,

@@ -46,8 +46,12 @@ def check_name(name: str, *, max_length: int = NAME_MAX_LENGTH) -> str:
         raise InvalidValueError("name_invalid", f"a name is 1 to {max_length} characters")
     if name != name.strip():
         raise InvalidValueError("name_invalid", "a name may not start or end with white space")
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
-        raise InvalidValueError("name_invalid", "a name may not contain control characters")
+    # Control, format (zero-width, direction overrides), surrogate, private-use and unassigned characters, and
+    # line separators: invisible ones let two look-alike doors exist side by side.
+    if any(unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp") for char in name):
+        raise InvalidValueError("name_invalid", "a name may not contain control or invisible characters")
+    if unicodedata.normalize("NFC", name) != name:
+        raise InvalidValueError("name_invalid", "a name is stored in Unicode NFC (the API normalises it)")
     return name
 
 

@@ -6,7 +6,7 @@ created and deleted, never edited: a changed right is a new rule, so what a past
 rewritten under the access log.
 
 The data rules are checked here, before SQL sees the row, so that each breach has its own code instead of a
-driver's IntegrityError: ``rule_subject``, ``validity_invalid``, ``window_invalid``.
+driver's IntegrityError: ``rule_subject``, ``rule_door``, ``validity_invalid``, ``window_invalid``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ MAX_WINDOWS = 7 * 24
 def _check_subject(person_id: int | None, group_id: int | None) -> None:
     if (person_id is None) == (group_id is None):
         raise InvalidValueError("rule_subject", "a rule names exactly one of person_id and group_id")
+
+
+def _check_door(door_id: int | None, all_doors: bool) -> None:
+    # Explicit: a client that forgot door_id once granted every door.
+    if (door_id is None) != all_doors:
+        raise InvalidValueError("rule_door", "a rule names a door (door_id) or says all_doors: true, exactly one")
 
 
 def _check_instant(name: str, value: datetime | None) -> None:
@@ -77,16 +83,19 @@ def create_rule(
     person_id: int | None = None,
     group_id: int | None = None,
     door_id: int | None = None,
+    all_doors: bool = False,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     windows: Iterable[WindowSpec] = (),
 ) -> AccessRule:
-    """Store a rule for a person or a group (exactly one) at ``door_id`` (``None``: every door).
+    """Store a rule for a person or a group (exactly one) at ``door_id``, or at every door with ``all_doors``
+    (exactly one of the two, else ``rule_door``).
 
     No windows means at any time within the validity period. The values are checked first (``rule_subject``,
     ``validity_invalid``, ``window_invalid``), then the person, group and door must exist (``*_not_found``).
     """
     _check_subject(person_id, group_id)
+    _check_door(door_id, all_doors)
     _check_validity(valid_from, valid_until)
     checked = _check_windows(windows)
     if person_id is not None and session.get(Person, person_id) is None:

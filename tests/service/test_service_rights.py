@@ -284,7 +284,7 @@ def test_list_rules_filters(admin: TestClient) -> None:
     door, other_door, group = _door(admin), _door(admin), _group(admin)
     person = _person(admin)
     mine = _create(admin, "/v1/rules", {"person_id": person, "door_id": door["id"]})
-    everywhere = _create(admin, "/v1/rules", {"person_id": person, "windows": [OFFICE_HOURS]})
+    everywhere = _create(admin, "/v1/rules", {"person_id": person, "all_doors": True, "windows": [OFFICE_HOURS]})
     grouped = _create(admin, "/v1/rules", {"group_id": group["id"], "door_id": door["id"]})
     _create(admin, "/v1/rules", {"group_id": group["id"], "door_id": other_door["id"]})
 
@@ -341,8 +341,8 @@ def test_deleting_a_door_or_a_group_deletes_their_rules(admin: TestClient) -> No
     door, group, person = _door(admin), _group(admin), _person(admin)
     admin.put(f"/v1/groups/{group['id']}/members/{person}")
     at_door = _create(admin, "/v1/rules", {"person_id": person, "door_id": door["id"], "windows": [OFFICE_HOURS]})
-    for_group = _create(admin, "/v1/rules", {"group_id": group["id"]})
-    kept = _create(admin, "/v1/rules", {"person_id": person})
+    for_group = _create(admin, "/v1/rules", {"group_id": group["id"], "all_doors": True})
+    kept = _create(admin, "/v1/rules", {"person_id": person, "all_doors": True})
 
     assert admin.delete(f"/v1/doors/{door['id']}").status_code == 204
     _problem(admin.get(f"/v1/rules/{at_door['id']}"), 404, "rule_not_found")

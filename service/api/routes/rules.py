@@ -33,7 +33,8 @@ _AUTH = (401, 403, 429)
     responses=problem_responses(*_AUTH, 404, 422),
 )
 def create_rule(body: RuleCreate, session: SessionDep, _key: AdminKey) -> RulePublic:
-    """Grant a person or a group (exactly one) a door, or every door when ``door_id`` is left out.
+    """Grant a person or a group (exactly one) a door (``door_id``), or every door (``all_doors: true``).
+    A rule that names neither, or both, is 422 ``rule_door``: every door is never implied.
 
     ``windows`` are read in each door's local time; without windows the rule grants at any time of its
     validity period. 422 ``rule_subject`` (not exactly one of person_id, group_id), ``validity_invalid``
@@ -45,6 +46,7 @@ def create_rule(body: RuleCreate, session: SessionDep, _key: AdminKey) -> RulePu
         person_id=body.person_id,
         group_id=body.group_id,
         door_id=body.door_id,
+        all_doors=body.all_doors,
         valid_from=body.valid_from,
         valid_until=body.valid_until,
         windows=body.per_day_windows(),

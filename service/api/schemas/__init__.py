@@ -6,7 +6,7 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 Point = tuple[float, float]
 
@@ -41,25 +41,32 @@ def visible_text(value: object) -> object:
     return normalised
 
 
-VisibleText = BeforeValidator(visible_text)
+def nfc(value: object) -> object:
+    """``value`` in Unicode NFC (other values unchanged)."""
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+# After the string constraints: with a validator before them, pydantic checks min_length before it strips.
+VisibleText = AfterValidator(visible_text)
+NFC = AfterValidator(nfc)
 
 # Text a person typed: NFC, no control or invisible characters (a NUL byte is refused by PostgreSQL, and none
 # belongs in a name).
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 PlainText64 = Annotated[
-    str, VisibleText, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_PRINTABLE), VisibleText
 ]
 PlainText100 = Annotated[
-    str, VisibleText, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE), VisibleText
 ]
 PlainText200 = Annotated[
-    str, VisibleText, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_PRINTABLE), VisibleText
 ]
 # An identifier: visible, no spaces.
 Identifier = Annotated[
     str,
-    VisibleText,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[^\s\x00-\x1f\x7f]+$"),
+    VisibleText,
 ]
 
 

@@ -39,6 +39,7 @@ class AccessDecision(Schema):
         description="Time per stage: decode, detect, align, embed, search, policy, log."
     )
     log_id: int | None = Field(description="The access-log entry of this decision (None only if logging failed).")
+    rule_id: int | None = Field(default=None, description="The rule that granted access; null for a denial.")
     model_id: str
     at: datetime
 
@@ -62,6 +63,7 @@ class AccessDecision(Schema):
             latency_ms=outcome.latency_ms,
             stages_ms=outcome.stages_ms,
             log_id=outcome.log_id,
+            rule_id=outcome.rule_id,
             model_id=outcome.model_id,
             at=outcome.at,
         )

@@ -48,6 +48,7 @@ class LogEntryPublic(Schema):
     quality: dict[str, Any] | None
     latency_ms: float
     model_id: str | None
+    rule_id: int | None = Field(description="The rule that granted access; null for a denial.")
 
 
 class LogPage(Schema):

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from service.api.schemas import Instant, Schema, VisibleText
+from service.api.schemas import NFC, Instant, Schema
 from service.db.models import AccessRule, PersonStatus
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -23,7 +23,8 @@ DAY_NAMES: tuple[DayName, ...] = get_args(DayName)  # index = weekday, 0 = Monda
 MAX_ID = 2**31 - 1  # SQL INTEGER: a larger id would be a driver error, not a 404
 # strict: a JSON integer only (lax mode read "1_0" as 10 and 1.0 as 1)
 Id = Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]
-Name = Annotated[str, VisibleText, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# NFC here; the characters a name may hold are checked by the repository (name_invalid), for the CLI too.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), NFC]
 TimezoneName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 StartTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 EndTime = Annotated[str, StringConstraints(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
@@ -158,7 +159,8 @@ class MemberPage(_Page):
 
 class RuleCreate(Schema):
     """Who (``person_id`` or ``group_id``: exactly one, else 422 ``rule_subject``), where (``door_id``, or
-    leave it out for every door), when (``windows``; none means at any time) and for how long
+    ``all_doors: true`` for every door: exactly one, else 422 ``rule_door``),
+    when (``windows``; none means at any time) and for how long
     (``[valid_from, valid_until)``, each open when left out; ``valid_until`` must follow ``valid_from``,
     else 422 ``validity_invalid``)."""
 
@@ -172,6 +174,7 @@ class RuleCreate(Schema):
                 },
                 {
                     "person_id": 7,
+                    "all_doors": True,
                     "valid_from": "2025-06-01T00:00:00+02:00",
                     "valid_until": "2025-09-01T00:00:00+02:00",
                     "windows": [{"days": ["fri", "sat"], "start": "22:00", "end": "06:00"}],
@@ -182,7 +185,10 @@ class RuleCreate(Schema):
 
     person_id: Id | None = Field(default=None, description="The person granted (or give group_id).")
     group_id: Id | None = Field(default=None, description="The group granted (or give person_id).")
-    door_id: Id | None = Field(default=None, description="The door; left out or null for every door.")
+    door_id: Id | None = Field(default=None, description="The door (or give all_doors: true).")
+    all_doors: bool = Field(
+        default=False, description="true: every door, present and future (then no door_id). Never implied."
+    )
     valid_from: Instant | None = Field(default=None, description="From this instant on (with a time zone).")
     valid_until: Instant | None = Field(default=None, description="Until this instant, exclusive.")
     windows: list[WeeklyWindow] = Field(
@@ -197,7 +203,8 @@ class RulePublic(Schema):
     id: int
     person_id: int | None
     group_id: int | None
-    door_id: int | None = Field(description="null: every door.")
+    door_id: int | None = Field(description="null: every door (all_doors).")
+    all_doors: bool
     valid_from: datetime | None
     valid_until: datetime | None
     windows: list[WeeklyWindow] = Field(description="Empty: at any time within the validity period.")
@@ -211,6 +218,7 @@ class RulePublic(Schema):
             person_id=rule.person_id,
             group_id=rule.group_id,
             door_id=rule.door_id,
+            all_doors=rule.door_id is None,
             valid_from=rule.valid_from,
             valid_until=rule.valid_until,
             windows=weekly_windows((w.weekday, w.start_minute, w.end_minute) for w in rule.windows),

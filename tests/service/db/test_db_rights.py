@@ -144,7 +144,7 @@ def test_deleting_a_door_deletes_its_rules_and_key_bindings(session: Session) ->
     kept = doors.create_door(session, name="kept", timezone="UTC")
     at_door = rules.create_rule(session, person_id=person, door_id=door.id, windows=[(0, 60, 120)])
     at_kept = rules.create_rule(session, person_id=person, door_id=kept.id)
-    everywhere = rules.create_rule(session, person_id=person)
+    everywhere = rules.create_rule(session, person_id=person, all_doors=True)
     key, _ = create_key(session, name="t", role=KeyRole.TERMINAL, door_ids=[door.id, kept.id])
     session.commit()
 
@@ -223,9 +223,9 @@ def test_deleting_a_group_deletes_its_memberships_and_rules(session: Session) ->
     kept = groups.create_group(session, name="kept")
     groups.add_member(session, group_id=group.id, person_id=person)
     groups.add_member(session, group_id=kept.id, person_id=person)
-    rules.create_rule(session, group_id=group.id, windows=[(1, 0, 1440)])
-    kept_rule = rules.create_rule(session, group_id=kept.id)
-    own_rule = rules.create_rule(session, person_id=person)
+    rules.create_rule(session, group_id=group.id, all_doors=True, windows=[(1, 0, 1440)])
+    kept_rule = rules.create_rule(session, group_id=kept.id, all_doors=True)
+    own_rule = rules.create_rule(session, person_id=person, all_doors=True)
     session.commit()
 
     groups.delete_group(session, group_id=group.id)
@@ -290,6 +290,8 @@ def test_rule_round_trip(session: Session) -> None:
         ({"person": 10**6}, "person_not_found"),
         ({"group": 10**6}, "group_not_found"),
         ({"person": True, "door": 10**6}, "door_not_found"),
+        ({"person": True, "all_doors": False}, "rule_door"),
+        ({"person": True, "door": True, "all_doors": True}, "rule_door"),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -310,6 +312,7 @@ def test_rule_refusals_write_nothing(session: Session, values: dict[str, object]
             person_id=pick("person", person),  # type: ignore[arg-type]
             group_id=pick("group", group.id),  # type: ignore[arg-type]
             door_id=pick("door", door.id),  # type: ignore[arg-type]
+            all_doors=values.get("all_doors", "door" not in values),  # type: ignore[arg-type]
             valid_from=values.get("valid_from"),  # type: ignore[arg-type]
             valid_until=values.get("valid_until"),  # type: ignore[arg-type]
             windows=values.get("windows", ()),  # type: ignore[arg-type]
@@ -323,7 +326,9 @@ def test_window_limits_are_accepted(session: Session) -> None:
     person = _person(session, "R-3")
     limits = [(6, 0, 1440), (0, 1439, 0), (3, 1380, 60)]
     hourly = [(day, hour * 60, hour * 60 + 60) for day in range(7) for hour in range(24)]
-    rule = rules.create_rule(session, person_id=person, windows=limits + hourly[: rules.MAX_WINDOWS - len(limits)])
+    rule = rules.create_rule(
+        session, person_id=person, all_doors=True, windows=limits + hourly[: rules.MAX_WINDOWS - len(limits)]
+    )
     session.commit()
     assert len(rules.get_rule(session, rule_id=rule.id).windows) == rules.MAX_WINDOWS
 
@@ -335,7 +340,7 @@ def test_list_rules_filters_on_the_rules_own_columns(session: Session) -> None:
     one = doors.create_door(session, name="l-one", timezone="UTC")
     two = doors.create_door(session, name="l-two", timezone="UTC")
     r1 = rules.create_rule(session, person_id=alice, door_id=one.id, windows=[(0, 0, 60)])
-    r2 = rules.create_rule(session, person_id=alice)
+    r2 = rules.create_rule(session, person_id=alice, all_doors=True)
     r3 = rules.create_rule(session, group_id=group.id, door_id=one.id)
     r4 = rules.create_rule(session, person_id=bob, door_id=two.id)
     session.commit()
@@ -368,17 +373,17 @@ def test_rules_for_loads_exactly_the_applicable_rules_in_one_query(session: Sess
     until = T0 + timedelta(days=30)
     applicable = [
         rules.create_rule(session, person_id=alice, door_id=door.id, windows=[(0, 480, 1080), (4, 1320, 360)]),
-        rules.create_rule(session, person_id=alice, valid_from=T0, valid_until=until),
+        rules.create_rule(session, person_id=alice, all_doors=True, valid_from=T0, valid_until=until),
         rules.create_rule(session, group_id=member.id, door_id=door.id, windows=[(5, 0, 1440)]),
-        rules.create_rule(session, group_id=member.id),
+        rules.create_rule(session, group_id=member.id, all_doors=True),
     ]
     for values in (
         {"person_id": alice, "door_id": elsewhere.id},
         {"group_id": member.id, "door_id": elsewhere.id},
         {"group_id": outsider.id, "door_id": door.id},
-        {"group_id": outsider.id},
+        {"group_id": outsider.id, "all_doors": True},
         {"person_id": bob, "door_id": door.id},
-        {"person_id": bob},
+        {"person_id": bob, "all_doors": True},
     ):
         rules.create_rule(session, **values)  # type: ignore[arg-type]
     session.commit()
