@@ -118,6 +118,17 @@ class Settings(BaseSettings):
 
     rate_limit_per_minute: int = Field(default=600, ge=0, description="Requests per minute per API key; 0: no limit.")
     rate_limit_burst: int = Field(default=60, ge=1, description="Requests a key may send at once before the limit.")
+    auth_failures_per_minute: int = Field(
+        default=30,
+        ge=0,
+        description="Failed authentications per minute per client address before it is refused (429); 0: no limit.",
+    )
+    auth_failures_burst: int = Field(
+        default=10, ge=1, description="Failed authentications a client address may make at once before the limit."
+    )
+    body_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="Longest wait for the next part of a request body (408 body_timeout)."
+    )
 
     # -- decision events (webhooks) and the web console (issue 14) --
     webhook_sender: bool = Field(

@@ -15,6 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from service.api.accesslog import install_access_log_redaction
+from service.api.auth import AuthFirstMiddleware
 from service.api.errors import install_error_handlers
 from service.api.limits import MULTIPART_OVERHEAD_BYTES, BodySizeLimitMiddleware
 from service.api.metrics import install_metrics
@@ -68,12 +70,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = None
     app.state.sessionmaker = None
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.auth_failure_limiter = RateLimiter(settings.auth_failures_per_minute, settings.auth_failures_burst)
+    app.state.body_timeout_s = settings.body_timeout_s
     install_error_handlers(app)
-    install_metrics(app)
+    install_access_log_redaction()
+    # Inside the metrics middleware (added after it): an error raised while the body is read must reach FastAPI's
+    # body parsing directly; through the metrics middleware's task group it arrives wrapped and becomes a 400.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_body_bytes=settings.max_upload_bytes * settings.max_images_per_request + MULTIPART_OVERHEAD_BYTES,
     )
+    install_metrics(app)
+    # Added last, so it runs first: the key is checked before the size limit lets any of the body through.
+    app.add_middleware(AuthFirstMiddleware)
     for router in ROUTERS:
         app.include_router(router)
     install_web(app)

@@ -77,6 +77,14 @@ class UploadTooLargeError(ApiError):
     title = "Upload too large"
 
 
+class BodyTimeoutError(ApiError):
+    """The request body stopped arriving: no part of it came for ``body_timeout_s`` seconds."""
+
+    status_code_default = 408
+    code = "body_timeout"
+    title = "Request body timed out"
+
+
 class TooManyImagesError(ApiError):
     """More images in one request than ``max_images_per_request``."""
 

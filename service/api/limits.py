@@ -1,18 +1,21 @@
 """Bounds on what a client may send, enforced while reading, never after reading everything.
 
 :class:`BodySizeLimitMiddleware` caps a request's whole body (refused up front from ``Content-Length``,
-or cut off mid-stream for chunked bodies); :func:`read_upload` caps one uploaded file.
+or cut off mid-stream for chunked bodies) and the wait for each part of it (``app.state.body_timeout_s``, from
+``Settings.body_timeout_s``: a declared but unsent body held a connection for 20 s or more);
+:func:`read_upload` caps one uploaded file.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 from starlette.datastructures import Headers, UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.errors import UploadTooLargeError, problem_response
+from service.api.errors import BodyTimeoutError, UploadTooLargeError, problem_response
 
 # Room for the multipart boundaries, part headers and small form fields around an upload.
 MULTIPART_OVERHEAD_BYTES: Final = 64 * 1024
@@ -44,10 +47,14 @@ class BodySizeLimitMiddleware:
             return
 
         received = 0
+        timeout_s: float = scope["app"].state.body_timeout_s
 
         async def limited_receive() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout_s)
+            except TimeoutError:
+                raise BodyTimeoutError(f"no part of the body arrived for {timeout_s:g} s") from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
