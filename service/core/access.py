@@ -89,6 +89,11 @@ def check_access(
 
 def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
     runtime = check.runtime
+    # Level with SQL's template revision before searching (one small query when nothing changed): a template
+    # deleted on another replica before this check began is never matched here, whatever the follower's interval.
+    begin = time.perf_counter()
+    runtime.index.refresh()
+    check.lap("search", begin)
     matches: list[Match] = []
     for array in arrays:
         face = analyse_array(runtime.embedder, array, runtime.gate, enrolment=False, timings=check.stages)

@@ -97,3 +97,29 @@ def test_an_enrolment_racing_the_persons_deletion_is_404_or_done_never_500(
     assert admin.get(f"/v1/people/{person}").status_code == 404
     # The index holds no template of the deleted person either way.
     assert admin.post("/v1/identify", files={"image": ("f.jpg", face, "image/jpeg")}).json()["match"] is None
+
+
+def test_a_template_deleted_by_another_replica_is_never_matched_afterwards(admin: TestClient, att_pgm: bytes) -> None:
+    """After a template was deleted on one replica, another granted once 65 ms later (before its follower polled).
+    Here the deletion is committed in SQL without this app's index hearing of it, as another replica would, and
+    this app's follower is stopped: the check itself must see the newer template revision and not match."""
+    from service.repositories.templates import delete_template
+
+    runtime: Runtime = admin.app.state.runtime
+    face = att_pgm
+    person = admin.post("/v1/people", json={"external_id": "race-replica-1", "display_name": "Rep"}).json()["id"]
+    door = admin.post("/v1/doors", json={"name": "race-replica-door", "timezone": "UTC"}).json()["id"]
+    assert admin.post("/v1/rules", json={"person_id": person, "door_id": door}).status_code == 201
+    files = [("images", ("f.pgm", face, "image/x-portable-graymap"))]
+    enrolled = admin.post(f"/v1/people/{person}/faces?force=true", files=files)
+    assert enrolled.status_code == 201, enrolled.text
+    template = enrolled.json()["images"][0]["template_id"]
+    frames = [("frames", ("f.pgm", face, "image/x-portable-graymap"))]
+    runtime.index.stop()
+    try:
+        with runtime.sessionmaker.begin() as session:  # "another replica" deletes it
+            delete_template(session, person_id=person, template_id=template)
+        decision = admin.post("/v1/access/check", data={"door_id": str(door)}, files=frames).json()
+    finally:
+        runtime.index.run_polling(runtime.settings.index_poll_interval_s)
+    assert decision["decision"] == "denied" and (decision["person"] or {}).get("id") != person, decision
