@@ -24,7 +24,7 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 SECRETS_FROM_ENV = REPO / "deploy" / "secrets-from-env.yml"
 HAPROXY_CFG = REPO / "deploy" / "haproxy.cfg"
 PROMETHEUS_YML = REPO / "deploy" / "prometheus.yml"
-SECRET_NAMES = ("db_password", "admin_key", "metrics_token")
+SECRET_NAMES = ("db_password", "db_app_password", "admin_key", "metrics_token")
 BASE_SERVICES = {"db", "api"}
 PROFILES: dict[str, set[str]] = {
     "default": BASE_SERVICES,
@@ -165,6 +165,22 @@ def test_api_waits_for_a_healthy_database_and_serves_on_8000(full: dict[str, Any
     mounts = [v for v in api["volumes"] if v["type"] == "volume"]
     assert mounts and env["FACEGATE_INDEX_PATH"].startswith(mounts[0]["target"] + "/")
     assert api.get("entrypoint") is None and api.get("command") is None, "the image's container-start runs"
+
+
+def test_the_service_connects_as_a_role_that_owns_nothing(full: dict[str, Any]) -> None:
+    """The shipped Compose once ran the service as POSTGRES_USER, the superuser that owns the log table: it could
+    disable the log's triggers. The service's login is another; migrations run as the owner."""
+    superuser = full["services"]["db"]["environment"]["POSTGRES_USER"]
+    env = full["services"]["api"]["environment"]
+    assert make_url(env["FACEGATE_DATABASE_URL"]).username != superuser
+    assert make_url(env["FACEGATE_DATABASE_OWNER_URL"]).username == superuser
+    assert env["FACEGATE_DATABASE_PASSWORD_FILE"] == "/run/secrets/db_app_password"
+    assert env["FACEGATE_DATABASE_OWNER_PASSWORD_FILE"] == "/run/secrets/db_password"
+    init = [c for c in full["services"]["db"]["configs"] if c["target"].startswith("/docker-entrypoint-initdb.d/")]
+    assert init, "the db service creates the app's login at first start"
+    script = Path(full["configs"][init[0]["source"]]["file"]).read_text()
+    assert "CREATE ROLE facegate_app LOGIN NOSUPERUSER" in script
+    assert make_url(env["FACEGATE_DATABASE_URL"]).username == "facegate_app"
 
 
 def test_replicas_of_the_lb_profile_follow_api_and_do_not_migrate(full: dict[str, Any]) -> None:
