@@ -20,7 +20,7 @@ from service.api.auth import AuthFirstMiddleware
 from service.api.errors import install_error_handlers
 from service.api.limits import MULTIPART_OVERHEAD_BYTES, BodySizeLimitMiddleware
 from service.api.metrics import install_metrics
-from service.api.openapi import FacegateAPI
+from service.api.openapi import FacegateAPI, operation_id
 from service.api.ratelimit import RateLimiter
 from service.api.routes import ROUTERS
 from service.config import Settings, get_settings
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # /docs is served from the app's own files by service.web.docs (FastAPI's default loads a CDN); no ReDoc.
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.embedder = None

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 import service.__main__ as entry
@@ -98,3 +99,21 @@ def test_entry_point_host_and_port_from_env_then_arguments(clean_env: pytest.Mon
 def test_an_empty_index_path_means_memory_only(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("FACEGATE_INDEX_PATH", "")
     assert Settings().index_path is None
+
+
+def test_operation_ids_are_short_stable_and_unique(client: TestClient) -> None:
+    """FastAPI's defaults read ``access_check_v1_access_check_post``; generated clients read the ids as method
+    names. Each id is the route function's name: short, unique, and unchanged when a path moves."""
+    import re
+
+    operations = [
+        (path, method, operation["operationId"])
+        for path, item in client.get("/openapi.json").json()["paths"].items()
+        for method, operation in item.items()
+    ]
+    ids = [operation_id for _, _, operation_id in operations]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    for path, method, operation_id in operations:
+        assert re.fullmatch(r"[a-z][a-z0-9_]{2,29}", operation_id), (path, method, operation_id)
+        assert "v1" not in operation_id and not operation_id.endswith(("_get", "_post", "_delete")), operation_id
+    assert ("/v1/access/check", "post", "access_check") in operations
