@@ -26,3 +26,20 @@ def test_every_endpoint_has_an_example() -> None:
         if probe not in text:
             missing.append(path)
     assert not missing, f"endpoints without an example in docs/API.md: {missing}"
+
+
+def test_api_examples_show_the_shipped_model_and_its_threshold() -> None:
+    """docs/API.md once showed the previous model's id and threshold. Every model id in it is the shipped
+    package's, and every threshold the one the default settings serve (FACEGATE_TARGET_FAR on its calibration)."""
+    import re
+
+    from models.package import load_package
+
+    text = (DOCS / "API.md").read_text(encoding="utf-8")
+    package = load_package()
+    settings = Settings()
+    threshold = next(p.threshold for p in package.calibration.thresholds if p.far == settings.target_far)
+    ids = set(re.findall(r"fg1-[0-9a-f]{16}", text))
+    assert ids == {package.model_id}, f"model ids in docs/API.md: {sorted(ids)}; shipped: {package.model_id}"
+    shown = {float(value) for value in re.findall(r'"threshold": ([0-9.]+)', text)}
+    assert shown == {round(threshold, 4)}, f"thresholds in docs/API.md: {sorted(shown)}; served: {threshold:.4f}"
