@@ -1,7 +1,8 @@
-"""Face analysis for the service, without HTTP: load the embedder, then decode → detect → pick the
-subject → align, measure quality and embed every face of one uploaded image.
+"""The service's face model: :func:`load_embedder` builds the :class:`FaceEmbedder` (package, detector, device,
+TTA, image limits) that the settings describe. The analysis of an image (decode → detect → subject → quality →
+align → embed) lives in :mod:`models.embedder` and :mod:`service.core.analysis`.
 
-These functions block (torch and PIL work); the HTTP layer runs them in a worker thread.
+Loading blocks for seconds (torch); the app does it in its lifespan, in a worker thread.
 """
 
 from __future__ import annotations

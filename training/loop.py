@@ -4,7 +4,8 @@ A few small functions: ``lr_at`` (warm-up + cosine), ``train_one_epoch``, ``eval
 on held-out identities), checkpoint save/load. Rank 0 writes the run folder: ``config.yaml``,
 ``checkpoint.pt`` (after every epoch: weights, optimiser, epoch, config), ``metrics.jsonl`` /
 ``metrics.csv`` (every ``log_every`` steps, each loss term separately), ``epochs.jsonl``,
-``loss_terms.png``, ``val_roc.png`` and, at the end, the model package in ``package/``.
+``loss_terms.png`` and ``val_roc.png``. ``train()`` writes no model package: ``training.export.export_package``
+(``facegate-train export``) makes one from the run folder.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def app(settings: Settings) -> FastAPI:
 
 @pytest.fixture(scope="session")
 def client(app: FastAPI) -> Iterator[TestClient]:
-    """A client whose app has run its lifespan: the shipped (untrained, hence warning) model is loaded."""
+    """A client whose app has run its lifespan: the shipped (trained) model package and MTCNN are loaded."""
     test_client = TestClient(app)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UntrainedModelWarning)
