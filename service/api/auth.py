@@ -37,6 +37,7 @@ from service.repositories.keys import Principal, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer fg_…`.")
 MAX_TOKEN_LENGTH = 512
+API_PREFIX = "/v1/"
 
 
 def check_key(state: Any, token: str | None, address: str) -> Principal:
@@ -97,7 +98,8 @@ class AuthFirstMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # The bearer-key API lives under /v1; the console and kiosk pages sign in with their own sessions.
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(API_PREFIX):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

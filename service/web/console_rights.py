@@ -194,11 +194,14 @@ async def create_rule(request: Request, _user: Changer) -> Response:
             person_id = (
                 people_repo.get_person_by_external_id(session, external_id=external_id).id if external_id else None
             )
+            # "every door" is its own choice in the form (door_id=all), never what a missing door means.
+            all_doors = form_text(form, "door_id") == "all"
             body = RuleCreate.model_validate(
                 {
                     "person_id": person_id,
                     "group_id": form_id(form, "group_id"),
-                    "door_id": form_id(form, "door_id"),
+                    "door_id": None if all_doors else form_id(form, "door_id"),
+                    "all_doors": all_doors,
                     "windows": _windows(form),
                 }
             )
@@ -207,6 +210,7 @@ async def create_rule(request: Request, _user: Changer) -> Response:
                 person_id=body.person_id,
                 group_id=body.group_id,
                 door_id=body.door_id,
+                all_doors=body.all_doors,
                 valid_from=body.valid_from,
                 valid_until=body.valid_until,
                 windows=body.per_day_windows(),
