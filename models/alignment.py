@@ -11,6 +11,8 @@ from typing import Final
 import numpy as np
 from PIL import Image
 
+from models.framing import OUTSIDE_FILL
+
 # ArcFace's five-point template for a 112×112 crop: left eye, right eye, nose tip, left and right
 # mouth corners (left/right as seen in the image), in pixels.
 TEMPLATE_112: Final[np.ndarray] = np.array(
@@ -60,7 +62,8 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112, paddin
     """Warp the face with ``landmarks`` (``(5, 2)``, image pixels) onto the template.
 
     ``image``: RGB ``uint8`` ``(H, W, 3)``. Returns an RGB ``uint8`` crop of
-    ``(size + 2·padding, size + 2·padding, 3)``; pixels from outside the image are black.
+    ``(size + 2·padding, size + 2·padding, 3)``; pixels from outside the image are
+    :data:`models.framing.OUTSIDE_FILL` (the one rule for training and the service).
     """
     matrix = estimate_similarity(landmarks, template_for(size, padding))
     # PIL's affine transform maps each *output* pixel back to the input, so it takes the inverse;
@@ -70,7 +73,11 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112, paddin
     inverse = inverse[:2]
     side = size + 2 * padding
     warped = Image.fromarray(image).transform(
-        (side, side), Image.Transform.AFFINE, data=tuple(inverse.ravel()), resample=Image.Resampling.BILINEAR
+        (side, side),
+        Image.Transform.AFFINE,
+        data=tuple(inverse.ravel()),
+        resample=Image.Resampling.BILINEAR,
+        fillcolor=OUTSIDE_FILL,
     )
     return np.array(warped, dtype=np.uint8)  # a writable copy (asarray of a PIL image is read-only)
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from models.device import resolve_device
+from models.framing import DEFAULT_FRAME_MARGIN, detect_framed
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,11 @@ class FaceDetector:
     Convolutional Networks", 2016) returning every face with its five landmarks.
 
     ``min_face_size`` is the smallest face side searched for, in pixels; ``thresholds`` are the
-    three cascade stages' score thresholds. An image whose shorter side is under ``min_face_size`` cannot hold a
-    face of that size and has none: MTCNN's image pyramid would be empty there, and facenet-pytorch raises
-    ``torch.cat(): expected a non-empty list of Tensors`` on it (a 1×1 PNG, an 8000×2 strip).
+    three cascade stages' score thresholds; ``frame_margin`` the black frame every picture gets
+    before detection (:func:`models.framing.detect_framed`; 0: none), as a fraction of its shorter side.
+    An image whose shorter side is under ``min_face_size`` cannot hold a face of that size and has none:
+    MTCNN's image pyramid would be empty there, and facenet-pytorch raises ``torch.cat(): expected a
+    non-empty list of Tensors`` on it (a 1×1 PNG, an 8000×2 strip); such an image is neither framed nor run.
     """
 
     def __init__(
@@ -42,11 +45,15 @@ class FaceDetector:
         min_face_size: int = 20,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         factor: float = 0.709,
+        frame_margin: float = DEFAULT_FRAME_MARGIN,
     ):
         from facenet_pytorch import MTCNN  # heavy import kept out of `import models`
 
+        if frame_margin < 0:
+            raise ValueError(f"frame_margin must be >= 0, got {frame_margin}")
         self.device = resolve_device(device)
         self.min_face_size = min_face_size
+        self.frame_margin = frame_margin
         self._mtcnn = MTCNN(
             min_face_size=min_face_size,
             thresholds=list(thresholds),
@@ -61,15 +68,25 @@ class FaceDetector:
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Faces in each image. Images of the same size go through the network together; an image smaller than
+        """Faces in each image, in its pixels, found in the framed image (:mod:`models.framing`).
+        Images of the same size go through the network together; an image smaller than
         ``min_face_size`` on either side has none (it is not run)."""
+        for image in images:
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+        runnable = [i for i, image in enumerate(images) if min(image.shape[0], image.shape[1]) >= self.min_face_size]
+        found = detect_framed(self._detect_raw, [images[i] for i in runnable], self.frame_margin)
+        results: list[list[Detection]] = [[] for _ in images]
+        for i, dets in zip(runnable, found, strict=True):
+            results[i] = dets
+        return results
+
+    def _detect_raw(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """MTCNN itself on each image as given."""
         results: list[list[Detection]] = [[] for _ in images]
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
         for i, image in enumerate(images):
-            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
-            if min(image.shape[0], image.shape[1]) >= self.min_face_size:
-                by_shape[image.shape].append(i)
+            by_shape[image.shape].append(i)
         for indices in by_shape.values():
             batch = np.stack([images[i] for i in indices])
             with torch.inference_mode():
