@@ -3,7 +3,9 @@
 facegate-train prepare --source celeba --images DIR --labels ../shared/data/celeba --out CACHE
 facegate-train prepare --source folder --images MY_PEOPLE --out CACHE
 facegate-train evaluate --package PKG --lfw-cache CACHE --lfw ../shared/data/lfw [--flip] [--reference dlib]
-    [--calibrate] [--out results.json]
+    [--calibrate] [--folds N] [--out results.json]
+facegate-train prepare --source lfw --images LFW --crop tight --out CACHE   (faces that fill the picture)
+facegate-train evaluate-pairs --cache ATT_CACHE --images ../shared/data/att_faces [--reference dlib]
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     p.add_argument("--chunk-size", type=int, default=512)
     p.add_argument("--limit", type=int, default=None, help="only the first N samples (smoke runs)")
+    p.add_argument(
+        "--crop",
+        choices=["none", "tight"],
+        default="none",
+        help="tight: cut each image to its face's detector box + --tight-margin first (faces that fill the picture)",
+    )
+    p.add_argument("--tight-margin", type=float, default=0.05, help="--crop tight: margin, fraction of the box")
+    p.add_argument(
+        "--frame-margin",
+        type=float,
+        default=0.25,
+        help="black frame around each image before detection, fraction of its longer side (0: none, the old pipeline)",
+    )
+    p.add_argument("--files", type=Path, default=None, help="only the images listed in this file (relative paths)")
     f = sub.add_parser("fit", help="train (or resume) a run; the config file and --set flags override defaults")
     f.add_argument("--config", type=Path, help="YAML experiment file")
     f.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -53,12 +69,22 @@ def main(argv: list[str] | None = None) -> None:
     add_evaluate_arguments(
         sub.add_parser("evaluate", help="LFW View 2 / View 1 figures, ROC, dlib reference, threshold calibration")
     )
+    from training.evaluation.allpairs import add_evaluate_pairs_arguments
+
+    add_evaluate_pairs_arguments(
+        sub.add_parser("evaluate-pairs", help="every pair of a prepared cache (AT&T), optionally beside dlib")
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "evaluate":
         from training.evaluation.lfw import run_evaluate
 
         run_evaluate(args)
+        return
+    if args.command == "evaluate-pairs":
+        from training.evaluation.allpairs import run_evaluate_pairs
+
+        run_evaluate_pairs(args)
         return
     if args.command == "export":
         from training.export import export_package
@@ -74,8 +100,20 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("training").info("run folder: %s", run)
         return
 
-    samples = list(_samples(args.source, args.images, args.labels))[: args.limit]
-    report = prepare(samples, args.out, root=args.images, chunk_size=args.chunk_size, workers=args.workers)
+    samples = list(_samples(args.source, args.images, args.labels))
+    if args.files is not None:
+        keep = {line.strip() for line in args.files.read_text().splitlines() if line.strip()}
+        samples = [s for s in samples if str(s.path.relative_to(args.images)) in keep]
+    report = prepare(
+        samples[: args.limit],
+        args.out,
+        root=args.images,
+        chunk_size=args.chunk_size,
+        workers=args.workers,
+        crop=args.crop,
+        tight_margin=args.tight_margin,
+        frame_margin=args.frame_margin,
+    )
     logging.getLogger("training").info(
         "%d images: %d aligned, %d without a face, %d unreadable",
         report.total,

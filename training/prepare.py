@@ -6,6 +6,14 @@ sample of that chunk (file, identity, attributes, split, status, detector score,
 the crop's row in the shard). A chunk's files are written under temporary names and renamed, the
 manifest last, so an interrupted run resumes at the first chunk without a manifest. Images with no
 face (or that cannot be decoded) are recorded with their status and skipped by the readers.
+
+``crop="tight"`` (the "faces that fill the picture" benchmark): each image is first cut down to its
+subject's detector box plus ``tight_margin`` of the box's size on each side (clipped to the image),
+as in an ID photo, and that cut-out goes through detection and alignment; the manifest records the
+cut-out as ``crop_box`` (left, top, right, bottom in the original image), so the dlib reference and
+the no-face fallback use the same pixels; the box comes from the default pipeline whatever
+``frame_margin`` is, so runs that compare frames cut the same pixels. ``frame_margin`` is the detector's frame
+(:mod:`models.framing`; 0 reproduces the pipeline before the frame existed).
 """
 
 from __future__ import annotations
@@ -25,12 +33,16 @@ from tqdm import tqdm
 
 from models.alignment import align_face
 from models.detection import FaceDetector, select_subject
+from models.framing import DEFAULT_FRAME_MARGIN, cut, tight_box
 from models.imageio import ImageError, decode_image
 from training.data.sources import Sample
 
 logger = logging.getLogger(__name__)
 
 _detector: FaceDetector | None = None
+_box_detector: FaceDetector | None = None
+CROPS = ("none", "tight")
+DEFAULT_TIGHT_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -52,12 +64,18 @@ def prepare(
     workers: int | None = None,
     size: int = 112,
     progress: bool = True,
+    crop: str = "none",
+    tight_margin: float = DEFAULT_TIGHT_MARGIN,
+    frame_margin: float = DEFAULT_FRAME_MARGIN,
 ) -> PrepareReport:
     """Detect, align and cache every sample into ``out_dir``; resumes an interrupted run.
 
     ``root``: paths in the manifest are stored relative to it (default: absolute). ``workers``
     defaults to the number of CPU cores; each worker runs its own single-threaded detector.
+    ``crop``, ``tight_margin``, ``frame_margin``: see the module docstring.
     """
+    if crop not in CROPS:
+        raise ValueError(f"crop must be one of {CROPS}, got {crop!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     sample_list = list(samples)
     chunks = [sample_list[i : i + chunk_size] for i in range(0, len(sample_list), chunk_size)]
@@ -67,8 +85,8 @@ def prepare(
         logger.info("resuming: %d of %d chunks already prepared", skipped, len(chunks))
     workers = max(1, workers or os.cpu_count() or 1)
     bar = tqdm(total=len(sample_list), initial=skipped * chunk_size, disable=not progress, unit="img", desc="prepare")
-    jobs = [(k, [(str(s.path), size) for s in chunk]) for k, chunk in todo]
-    with _pool(workers) as pool:
+    jobs = [(k, [(str(s.path), size) for s in chunk], crop, tight_margin) for k, chunk in todo]
+    with _pool(workers, frame_margin) as pool:
         results = pool.imap(_align_chunk, jobs) if pool else map(_align_chunk, jobs)
         for (k, chunk), (crops, found) in zip(todo, results, strict=True):
             _write_chunk(out_dir, k, chunk, crops, found, root)
@@ -166,24 +184,27 @@ class _NoPool:
         return None
 
 
-def _pool(workers: int) -> Any:
+def _pool(workers: int, frame_margin: float) -> Any:
     if workers == 1:
-        _init_worker()
+        _init_worker(frame_margin)
         return _NoPool()
-    return mp.get_context("spawn").Pool(workers, initializer=_init_worker)
+    return mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(frame_margin,))
 
 
-def _init_worker() -> None:
+def _init_worker(frame_margin: float = DEFAULT_FRAME_MARGIN) -> None:
     import torch
 
-    global _detector
+    global _detector, _box_detector
     torch.set_num_threads(1)
-    _detector = FaceDetector(device="cpu")
+    _detector = FaceDetector(device="cpu", frame_margin=frame_margin)
+    # crop="tight" cuts around the box found by the default pipeline whatever frame_margin is
+    # measured, so runs with and without the frame see the same cut-outs.
+    _box_detector = _detector if frame_margin == DEFAULT_FRAME_MARGIN else FaceDetector(device="cpu")
 
 
-def _align_chunk(job: tuple[int, list[tuple[str, int]]]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    assert _detector is not None
-    _, items = job
+def _align_chunk(job: tuple[int, list[tuple[str, int]], str, float]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    assert _detector is not None and _box_detector is not None
+    _, items, crop, tight_margin = job
     crops: list[np.ndarray] = []
     found: list[dict[str, Any]] = []
     for path, size in items:
@@ -192,13 +213,22 @@ def _align_chunk(job: tuple[int, list[tuple[str, int]]]) -> tuple[np.ndarray, li
         except ImageError as exc:
             found.append({"status": "unreadable", "error": exc.code})
             continue
+        extra: dict[str, Any] = {}
+        if crop == "tight":
+            whole = select_subject(_box_detector.detect(image), image.shape)
+            if whole is None:
+                found.append({"status": "no_face", "n_faces": 0})
+                continue
+            extra["crop_box"] = list(tight_box(whole.box, image.shape, tight_margin))
+            image = cut(image, extra["crop_box"])
         detections = _detector.detect(image)
         subject = select_subject(detections, image.shape)
         if subject is None:
-            found.append({"status": "no_face", "n_faces": 0})
+            found.append({"status": "no_face", "n_faces": 0, **extra})
             continue
         found.append(
             {
+                **extra,
                 "status": "ok",
                 "row": len(crops),
                 "n_faces": len(detections),

@@ -65,10 +65,13 @@ FALLBACK_NOTE: Final = (
 )
 
 
-def fallback_crop(image: np.ndarray, size: int = 112, box: tuple[int, int, int, int] = FALLBACK_BOX) -> np.ndarray:
-    """The fixed-box crop of a raw LFW image (``(H, W, 3)`` RGB), resized to ``size``×``size``."""
+def fallback_crop(
+    image: np.ndarray, size: int = 112, box: tuple[int, ...] = FALLBACK_BOX, scale: bool = True
+) -> np.ndarray:
+    """The fixed-box crop of a raw LFW image (``(H, W, 3)`` RGB), resized to ``size``×``size``;
+    ``scale``: the box is for a 250×250 image and is scaled to this one's size."""
     height, width = image.shape[:2]
-    sx, sy = width / LFW_SIZE, height / LFW_SIZE
+    sx, sy = (width / LFW_SIZE, height / LFW_SIZE) if scale else (1.0, 1.0)
     left, top, right, bottom = box
     scaled = (round(left * sx), round(top * sy), round(right * sx), round(bottom * sy))
     crop = Image.fromarray(np.ascontiguousarray(image)).crop(scaled)
@@ -115,6 +118,7 @@ def load_lfw_faces(cache_dir: Path, lfw_root: Path, files: Iterable[str], size: 
     root = Path(lfw_root).resolve()
     found: dict[str, np.ndarray] = {}
     status: dict[str, str] = {}
+    cut_boxes: dict[str, list[int]] = {}
     manifests = sorted(Path(cache_dir).glob("shard-*.jsonl"))
     if not manifests:
         raise FileNotFoundError(f"{cache_dir}: no aligned-face cache (shard-*.jsonl); run 'python -m training prepare'")
@@ -123,6 +127,8 @@ def load_lfw_faces(cache_dir: Path, lfw_root: Path, files: Iterable[str], size: 
         if file not in needed:
             continue
         status[file] = row["status"]
+        if "crop_box" in row:
+            cut_boxes[file] = row["crop_box"]
         if crop is not None:
             found[file] = np.asarray(crop)
     crops = np.empty((len(wanted), size, size, 3), np.uint8)
@@ -132,6 +138,9 @@ def load_lfw_faces(cache_dir: Path, lfw_root: Path, files: Iterable[str], size: 
             if found[file].shape != (size, size, 3):
                 raise ValueError(f"{cache_dir}: crop of {file} has shape {found[file].shape}, expected {size}×{size}")
             crops[i] = found[file]
+        elif file in cut_boxes:  # prepare --crop tight: the cut-out is the face, all of it
+            image = decode_image(Path(lfw_root) / file)
+            crops[i] = fallback_crop(image, size=size, box=tuple(cut_boxes[file]), scale=False)
         else:
             crops[i] = fallback_crop(decode_image(Path(lfw_root) / file), size=size)
     if status and any(s != "ok" for s in status.values()):
@@ -215,8 +224,10 @@ def verification_metrics(
 class LfwEvaluation:
     """The LFW benchmark on one aligned cache; :meth:`evaluate` runs it for an embedding function.
 
-    ``view1=False`` skips View 1 (no DevTrain/DevTest files needed). The crops of every image that
-    the pair lists use are loaded once, at construction.
+    ``view1=False`` skips View 1 (no DevTrain/DevTest files needed). ``folds < 10`` keeps only the
+    first ``folds`` View 2 folds (a documented subset where embedding all of LFW does not fit; the
+    accuracy is then ``folds``-fold cross-validated). The crops of every image that the pair lists
+    use are loaded once, at construction.
     """
 
     lfw_root: Path
@@ -224,6 +235,7 @@ class LfwEvaluation:
     view1: bool = True
     roc_points: int = 200
     input_size: int = 112
+    folds: int = 10
     view2_pairs: list[Pair] = field(init=False)
     dev_train_pairs: list[Pair] = field(init=False)
     dev_test_pairs: list[Pair] = field(init=False)
@@ -232,7 +244,7 @@ class LfwEvaluation:
     def __post_init__(self) -> None:
         self.lfw_root = Path(self.lfw_root)
         self.cache_dir = Path(self.cache_dir)
-        self.view2_pairs = read_pairs(self.lfw_root / VIEW2_FILE)
+        self.view2_pairs = [p for p in read_pairs(self.lfw_root / VIEW2_FILE) if p.fold < self.folds]
         self.dev_train_pairs = read_pairs(self.lfw_root / DEV_TRAIN_FILE) if self.view1 else []
         self.dev_test_pairs = read_pairs(self.lfw_root / DEV_TEST_FILE) if self.view1 else []
         self.faces = load_lfw_faces(self.cache_dir, self.lfw_root, self.files(), size=self.input_size)
@@ -302,7 +314,11 @@ class LfwEvaluation:
         same, folds = same_and_folds(self.view2_pairs)
         accuracies, thresholds = kfold_accuracies(scores, same, folds=folds)
         return {
-            "protocol": "10-fold, folds as in pairs.txt, threshold = best on the other 9 folds",
+            "protocol": (
+                "10-fold, folds as in pairs.txt, threshold = best on the other 9 folds"
+                if self.folds == 10
+                else f"the first {self.folds} folds of pairs.txt only, threshold = best on the other {self.folds - 1}"
+            ),
             "accuracy": float(accuracies.mean()),
             "std": float(accuracies.std()),
             "fold_accuracies": [float(a) for a in accuracies],
@@ -391,6 +407,7 @@ def add_evaluate_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("--calibrate", action="store_true", help="write calibration.json from all LFW image pairs")
     e.add_argument("--allow-untrained", action="store_true", help="let --calibrate write into an untrained package")
     e.add_argument("--no-view1", action="store_true", help="skip View 1 (DevTrain / DevTest)")
+    e.add_argument("--folds", type=int, default=10, help="only the first N View 2 folds (a documented subset)")
     e.add_argument("--out", type=Path, default=Path("lfw_results.json"), help="results JSON")
     e.add_argument("--roc", type=Path, default=None, help="ROC/DET plot (default: --out with .png)")
     e.add_argument("--device", default=None, help="torch device (default: a GPU if present)")
@@ -415,13 +432,13 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     embedder = FaceEmbedder(package, device=args.device, flip_tta=args.flip, batch_size=args.batch_size)
     name = f"facegate {package.model_id}{' +flip' if args.flip else ''}{'' if package.trained else ' (UNTRAINED)'}"
 
-    evaluation = LfwEvaluation(args.lfw, args.lfw_cache, view1=not args.no_view1)
+    evaluation = LfwEvaluation(args.lfw, args.lfw_cache, view1=not args.no_view1, folds=args.folds)
     ours = evaluation.evaluate(embedder.embed_crops, name=name, batch_size=args.batch_size)
     results = [ours]
     reference = None
     if args.reference == "dlib":
         cache = args.dlib_cache or args.lfw_cache / "dlib_embeddings.npz"
-        results += _dlib_results(evaluation, args.lfw, cache, args.dlib_fallback)
+        results += _dlib_results(evaluation, args.lfw, cache, args.dlib_fallback, _cut_boxes(args.lfw_cache))
         reference = results[1]["reference"]
 
     report: dict[str, Any] = {
@@ -452,15 +469,27 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+def _cut_boxes(cache_dir: Path) -> dict[str, list[int]]:
+    """``{file: crop_box}`` of a ``prepare --crop tight`` cache (empty for a normal one)."""
+    from training.prepare import read_manifest
+
+    return {str(row["file"]): row["crop_box"] for row in read_manifest(cache_dir) if "crop_box" in row}
+
+
 def _dlib_results(
-    evaluation: LfwEvaluation, lfw_root: Path, cache: Path, fallback: str = "median_box"
+    evaluation: LfwEvaluation,
+    lfw_root: Path,
+    cache: Path,
+    fallback: str = "median_box",
+    cut_boxes: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """dlib's descriptors (cached) through the same protocol: with its own metric (Euclidean
-    distance) and with the cosine of the normalised descriptors."""
+    distance) and with the cosine of the normalised descriptors. ``cut_boxes``: the tight
+    cut-outs (``prepare --crop tight``) dlib gets instead of the whole images."""
     from training.evaluation.reference import describe_reference, dlib_embeddings, dlib_fallback_files
 
     files = evaluation.files()
-    vectors = dlib_embeddings(lfw_root, files, cache, fallback=fallback)
+    vectors = dlib_embeddings(lfw_root, files, cache, fallback=fallback, cut_boxes=cut_boxes)
     no_face = set(dlib_fallback_files(cache, files))
     info = {**describe_reference(fallback), "cache": str(cache)}
     results = []

@@ -35,7 +35,7 @@ import importlib.util
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -194,13 +194,17 @@ def dlib_embeddings(
     fallback: str = DEFAULT_FALLBACK,
     save_every: int = 250,
     model: DlibFaceModel | None = None,
+    cut_boxes: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, np.ndarray]:
     """dlib descriptors ``{file: (128,) float32}`` for ``files`` (paths relative to ``lfw_root``).
 
     Files already in ``cache_path`` are not recomputed, except the images without a HOG face
     when the cache holds them for another ``fallback`` mode; new ones are added to the cache
     (every ``save_every`` images and at the end). :func:`dlib_fallback_files` says which images had
-    no HOG face.
+    no HOG face. ``cut_boxes`` (``prepare --crop tight``): ``{file: (left, top, right, bottom)}``,
+    the cut-out dlib is given instead of the whole image; where HOG finds no face in a cut-out the
+    shape predictor runs in the whole cut-out (the face fills it). The cache file must then be
+    one for those cut-outs.
     """
     fallback_note(fallback)  # validates
     root = Path(lfw_root)
@@ -222,7 +226,15 @@ def dlib_embeddings(
         logger.info("dlib: %d of %d images to describe (%d cached)", len(todo), len(wanted), len(wanted) - len(todo))
         start = time.perf_counter()
         for n, file in enumerate(todo, start=1):
-            vectors[file], detected[file] = model.describe(decode_image(root / file))
+            image = decode_image(root / file)
+            box = (cut_boxes or {}).get(file)
+            if box is None:
+                vectors[file], detected[file] = model.describe(image)
+            else:
+                left, top, right, bottom = (int(v) for v in box)
+                image = np.ascontiguousarray(image[top:bottom, left:right])
+                whole = (0, 0, image.shape[1], image.shape[0])
+                vectors[file], detected[file] = model.describe(image, fallback_box=whole)
             if cache is not None and (n % save_every == 0 or n == len(todo)):
                 _write_cache(cache, vectors, detected, fallback)
             if n % save_every == 0 or n == len(todo):
