@@ -28,6 +28,7 @@ Output: ``(B, 128)``, dlib's raw descriptor (not normalised; dlib compares by Eu
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -53,6 +54,13 @@ BLOCKS: Final = (
     + [(256, True)]
 )
 DESCRIPTOR_SIZE: Final = 128
+# MTCNN's five landmarks (models.detection: eyes, nose tip, mouth corners) where they fall in dlib's
+# 150×150 chip: the mean over 57 random LFW images whose two landmark sets agree within 10 px of the
+# median (of 80; the exact image→chip map from dlib.extract_image_chip). Eye std 1.4 px, nose and mouth
+# 3–4 px (dlib's five points are eye corners and the nose base, which move differently with pose).
+DLIB_CHIP_TEMPLATE: Final = np.array(
+    [[48.12, 46.08], [102.22, 45.76], [74.15, 78.05], [51.66, 105.01], [98.84, 105.03]], dtype=np.float64
+)
 
 
 class DlibFormatError(ValueError):
@@ -217,3 +225,43 @@ class DlibResNet(nn.Module):
                 layer.beta.copy_(torch.from_numpy(beta))
             net.fc.weight.copy_(torch.from_numpy(fc))
         return net.eval()
+
+
+def chip_from_aligned_matrix(size: int = 112) -> np.ndarray:
+    """The ``(2, 3)`` map from dlib-chip pixels to the pixels of our ``size``×``size`` aligned crop
+    (:func:`models.alignment.align_face`): both are similarity alignments of the same five points."""
+    from models.alignment import estimate_similarity, template_for
+
+    return estimate_similarity(DLIB_CHIP_TEMPLATE, template_for(size))
+
+
+def chips_from_aligned(crops: torch.Tensor) -> torch.Tensor:
+    """Our aligned crops ``(B, 3, S, S)`` (any value range) → the teacher's chips ``(B, 3, 150, 150)``,
+    bilinear, on the crops' device: the chip lies inside the 112 crop (its 150 pixels span ≈97 of the
+    crop's), so every augmented view the student sees can be shown to the teacher too."""
+    size = crops.shape[-1]
+    m = chip_from_aligned_matrix(size)
+    # affine_grid works in [-1, 1] coordinates (align_corners=False: pixel centres at (2i + 1)/n − 1).
+    to_pixels = np.array([[CHIP_SIZE / 2, 0, CHIP_SIZE / 2 - 0.5], [0, CHIP_SIZE / 2, CHIP_SIZE / 2 - 0.5], [0, 0, 1]])
+    to_unit = np.array([[2 / size, 0, 1 / size - 1], [0, 2 / size, 1 / size - 1], [0, 0, 1]])
+    theta = to_unit @ np.vstack([m, [0, 0, 1]]) @ to_pixels
+    grid = F.affine_grid(
+        torch.tensor(theta[:2], dtype=crops.dtype, device=crops.device).expand(crops.shape[0], 2, 3),
+        [crops.shape[0], 3, CHIP_SIZE, CHIP_SIZE],
+        align_corners=False,
+    )
+    return F.grid_sample(crops, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def teacher_embed_fn(net: DlibResNet, batch_size: int = 64) -> Callable[[np.ndarray], np.ndarray]:
+    """Aligned RGB ``uint8`` crops ``(N, S, S, 3)`` → the ported teacher's descriptors ``(N, 128)``."""
+
+    def embed(crops: np.ndarray) -> np.ndarray:
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(crops), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(crops[start : start + batch_size])).permute(0, 3, 1, 2)
+                out.append(net(chips_from_aligned(x.float())).numpy())
+        return np.concatenate(out) if out else np.zeros((0, DESCRIPTOR_SIZE), np.float32)
+
+    return embed

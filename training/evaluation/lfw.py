@@ -404,6 +404,11 @@ def add_evaluate_arguments(e: argparse.ArgumentParser) -> None:
         default="median_box",
         help="dlib, no HOG face: the median HOG box (default) or the whole image as the face rectangle",
     )
+    e.add_argument(
+        "--ported-teacher",
+        action="store_true",
+        help="also dlib's ResNet ported to torch (training.teacher_torch) on our own aligned crops",
+    )
     e.add_argument("--calibrate", action="store_true", help="write calibration.json from all LFW image pairs")
     e.add_argument("--allow-untrained", action="store_true", help="let --calibrate write into an untrained package")
     e.add_argument("--no-view1", action="store_true", help="skip View 1 (DevTrain / DevTest)")
@@ -440,6 +445,18 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         cache = args.dlib_cache or args.lfw_cache / "dlib_embeddings.npz"
         results += _dlib_results(evaluation, args.lfw, cache, args.dlib_fallback, _cut_boxes(args.lfw_cache))
         reference = results[1]["reference"]
+
+    if getattr(args, "ported_teacher", False):
+        from training.teacher_torch import DlibResNet, teacher_embed_fn
+
+        teacher = teacher_embed_fn(DlibResNet.from_dlib())
+        vectors = evaluation.embed(teacher, batch_size=args.batch_size)
+        for metric in ("euclidean", "cosine"):
+            results.append(
+                evaluation.evaluate_embeddings(
+                    vectors, name=f"dlib resnet ported, our alignment ({metric})", metric=metric
+                )
+            )
 
     report: dict[str, Any] = {
         "lfw_root": str(args.lfw),
