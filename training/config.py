@@ -47,6 +47,13 @@ class TrainConfig:
     teacher_cache: str = ""  # .npy of teacher embeddings, one row per cache row (training.teacher)
     # --- augmentation (besides the random horizontal flip)
     jitter: float = 0.0  # > 0: random shift of up to ±jitter×size and zoom of 1±jitter per face
+    # training.data.augment; each probability is per face, 0 switches it off (the defaults: no change)
+    aug_tight_prob: float = 0.0  # the face cut tight: bands of the service's outside fill (models.framing)
+    aug_lowres_prob: float = 0.0  # down to a random side in [aug_lowres_min_side, 112] and back up
+    aug_lowres_min_side: int = 28
+    aug_colour_prob: float = 0.0  # brightness, contrast, saturation × 1 ± aug_colour_strength
+    aug_colour_strength: float = 0.3
+    aug_grey_prob: float = 0.0  # greyscale
     # --- optimisation
     optimizer: str = "sgd"
     lr: float = 0.1

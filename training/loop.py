@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from training import distributed
 from training.config import TrainConfig
+from training.data.augment import augment
 from training.data.dataset import (
     FaceArrays,
     arrays_from_cache,
@@ -236,6 +237,7 @@ def train_one_epoch(
         flip = torch.rand(len(index), device=info.device) < 0.5  # random horizontal flip
         images = torch.where(flip[:, None, None, None], images.flip(3), images)
         images = jitter_faces(images, config.jitter)
+        images = augment(images, config)
         labels = torch.from_numpy(data.labels[index]).to(info.device)
         attributes = torch.from_numpy(data.attributes[index]).to(info.device)
         teacher = None if data.teacher is None else torch.from_numpy(data.teacher[index]).to(info.device)

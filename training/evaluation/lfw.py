@@ -226,7 +226,8 @@ class LfwEvaluation:
 
     ``view1=False`` skips View 1 (no DevTrain/DevTest files needed). ``folds < 10`` keeps only the
     first ``folds`` View 2 folds (a documented subset where embedding all of LFW does not fit; the
-    accuracy is then ``folds``-fold cross-validated). The crops of every image that the pair lists
+    accuracy is then ``folds``-fold cross-validated); ``only_files`` keeps only the View 2 pairs whose
+    two images are both in it (a subset fixed by a file list). The crops of every image that the pair lists
     use are loaded once, at construction.
     """
 
@@ -236,6 +237,7 @@ class LfwEvaluation:
     roc_points: int = 200
     input_size: int = 112
     folds: int = 10
+    only_files: frozenset[str] | None = None
     view2_pairs: list[Pair] = field(init=False)
     dev_train_pairs: list[Pair] = field(init=False)
     dev_test_pairs: list[Pair] = field(init=False)
@@ -244,10 +246,13 @@ class LfwEvaluation:
     def __post_init__(self) -> None:
         self.lfw_root = Path(self.lfw_root)
         self.cache_dir = Path(self.cache_dir)
-        self.view2_pairs = [p for p in read_pairs(self.lfw_root / VIEW2_FILE) if p.fold < self.folds]
+        self.view2_pairs = [p for p in read_pairs(self.lfw_root / VIEW2_FILE) if p.fold < self.folds and self._keep(p)]
         self.dev_train_pairs = read_pairs(self.lfw_root / DEV_TRAIN_FILE) if self.view1 else []
         self.dev_test_pairs = read_pairs(self.lfw_root / DEV_TEST_FILE) if self.view1 else []
         self.faces = load_lfw_faces(self.cache_dir, self.lfw_root, self.files(), size=self.input_size)
+
+    def _keep(self, pair: Pair) -> bool:
+        return self.only_files is None or (str(pair.path_a) in self.only_files and str(pair.path_b) in self.only_files)
 
     def files(self) -> list[str]:
         """Every image the pair lists use, View 2 first, each once."""
@@ -318,7 +323,8 @@ class LfwEvaluation:
                 "10-fold, folds as in pairs.txt, threshold = best on the other 9 folds"
                 if self.folds == 10
                 else f"the first {self.folds} folds of pairs.txt only, threshold = best on the other {self.folds - 1}"
-            ),
+            )
+            + ("" if self.only_files is None else f"; only pairs whose images are in a list of {len(self.only_files)}"),
             "accuracy": float(accuracies.mean()),
             "std": float(accuracies.std()),
             "fold_accuracies": [float(a) for a in accuracies],
@@ -413,6 +419,7 @@ def add_evaluate_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("--allow-untrained", action="store_true", help="let --calibrate write into an untrained package")
     e.add_argument("--no-view1", action="store_true", help="skip View 1 (DevTrain / DevTest)")
     e.add_argument("--folds", type=int, default=10, help="only the first N View 2 folds (a documented subset)")
+    e.add_argument("--only-files", type=Path, default=None, help="only View 2 pairs whose images are both listed here")
     e.add_argument("--out", type=Path, default=Path("lfw_results.json"), help="results JSON")
     e.add_argument("--roc", type=Path, default=None, help="ROC/DET plot (default: --out with .png)")
     e.add_argument("--device", default=None, help="torch device (default: a GPU if present)")
@@ -437,7 +444,8 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     embedder = FaceEmbedder(package, device=args.device, flip_tta=args.flip, batch_size=args.batch_size)
     name = f"facegate {package.model_id}{' +flip' if args.flip else ''}{'' if package.trained else ' (UNTRAINED)'}"
 
-    evaluation = LfwEvaluation(args.lfw, args.lfw_cache, view1=not args.no_view1, folds=args.folds)
+    only = frozenset(args.only_files.read_text().split()) if getattr(args, "only_files", None) else None
+    evaluation = LfwEvaluation(args.lfw, args.lfw_cache, view1=not args.no_view1, folds=args.folds, only_files=only)
     ours = evaluation.evaluate(embedder.embed_crops, name=name, batch_size=args.batch_size)
     results = [ours]
     reference = None
