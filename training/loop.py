@@ -128,10 +128,15 @@ def train(config: TrainConfig) -> Path:
     try:
         torch.manual_seed(config.seed + info.rank)
         train_set, val_set = load_data(config)
-        teacher_dim = 0 if train_set.teacher is None else train_set.teacher.shape[1]
+        teacher_net = build_teacher(config, info.device)
+        teacher_rows = train_set.teacher
+        if teacher_net is not None:
+            # The regression head starts at the teacher's mean: that of the first 512 training faces.
+            teacher_rows = view_teacher(teacher_net, to_tensor(train_set.crops[:512], info.device)).cpu().numpy()
+        teacher_dim = 0 if teacher_rows is None else teacher_rows.shape[1]
         model = FaceTrainingModel(config, train_set.num_classes, teacher_dim)
-        if train_set.teacher is not None:
-            model.start_distillation_head(train_set.teacher)
+        if teacher_rows is not None:
+            model.start_distillation_head(teacher_rows)
         model = model.to(info.device)
         if _channels_last(config, info.device):
             model = model.to(memory_format=torch.channels_last)
@@ -161,7 +166,7 @@ def train(config: TrainConfig) -> Path:
             if _budget_spent(clock, info):  # every rank agrees, or one would wait in a collective forever
                 break
             steps = train_one_epoch(
-                wrapped, optimizer, train_set, config, epoch, steps_per_epoch, info, clock, device_crops
+                wrapped, optimizer, train_set, config, epoch, steps_per_epoch, info, clock, device_crops, teacher_net
             )
             last = epoch + 1 == config.epochs or _budget_spent(clock, info)
             if info.is_main and ((epoch + 1) % config.eval_every == 0 or last):
@@ -177,6 +182,31 @@ def train(config: TrainConfig) -> Path:
             _plot_run(out)
     finally:
         distributed.teardown()
+    return out
+
+
+def build_teacher(config: TrainConfig, device: torch.device) -> nn.Module | None:
+    """The per-view teacher ``config.teacher_model`` names, frozen on ``device`` (``None`` for none)."""
+    if not config.teacher_model:
+        return None
+    if config.teacher_model != "dlib_torch":
+        raise ValueError(f"teacher_model must be '' or 'dlib_torch', got {config.teacher_model!r}")
+    from training.teacher_torch import DlibResNet
+
+    net = DlibResNet.from_dlib().to(device).eval()
+    for param in net.parameters():
+        param.requires_grad_(False)
+    return net
+
+
+def view_teacher(teacher_net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The teacher's descriptors ``(B, 128)`` of the views the student sees: normalised
+    ``(B, 3, 112, 112)`` faces → 0–255 → dlib's 150×150 chip (:func:`training.teacher_torch.chips_from_aligned`)."""
+    from training.teacher_torch import chips_from_aligned
+
+    with torch.no_grad():
+        pixels = (images.float().contiguous() + 1.0) * 127.5
+        out: torch.Tensor = teacher_net(chips_from_aligned(pixels)).float()
     return out
 
 
@@ -203,9 +233,11 @@ def train_one_epoch(
     info: distributed.DistInfo,
     clock: Clock | None = None,
     device_crops: torch.Tensor | None = None,
+    teacher_net: nn.Module | None = None,
 ) -> int:
     """One epoch (or, with a time budget, until the budget is spent); returns the steps taken.
-    ``device_crops``: the training crops already in device memory (uint8 NHWC), indexed there."""
+    ``device_crops``: the training crops already in device memory (uint8 NHWC), indexed there.
+    ``teacher_net``: the teacher run on each augmented view (else the cached ``data.teacher`` rows)."""
     model.train()
     clock = clock or Clock(0.0)
     # Seeded per (run, epoch, rank): flips, noise and dropout replay identically after a resume.
@@ -240,7 +272,10 @@ def train_one_epoch(
         images = augment(images, config)
         labels = torch.from_numpy(data.labels[index]).to(info.device)
         attributes = torch.from_numpy(data.attributes[index]).to(info.device)
-        teacher = None if data.teacher is None else torch.from_numpy(data.teacher[index]).to(info.device)
+        if teacher_net is not None:
+            teacher = view_teacher(teacher_net, images)
+        else:
+            teacher = None if data.teacher is None else torch.from_numpy(data.teacher[index]).to(info.device)
         with torch.autocast(device_type=info.device.type, dtype=torch.bfloat16, enabled=use_amp):
             terms = model(images, labels, attributes, teacher)
         optimizer.zero_grad(set_to_none=True)

@@ -9,6 +9,7 @@ import os
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -216,3 +217,24 @@ def test_init_from_starts_a_run_from_another_runs_weights_and_keeps_new_heads_fr
     # Through the loop: the fine-tuning run trains on and writes its own checkpoint.
     run = train(tiny_config(tmp_path / "second", epochs=1, attr_weight=0.5, init_from=str(first / CHECKPOINT)))
     assert torch.load(run / CHECKPOINT, weights_only=False)["epoch"] == 1
+
+
+def test_per_view_teacher_and_augmentation_run_end_to_end(tmp_path: Path) -> None:
+    """The GPU plan's new parts on the CPU: every augmentation on, dlib's ported ResNet giving the
+    distillation target of each augmented view (no teacher cache)."""
+    config = tiny_config(
+        tmp_path / "run",
+        epochs=1,
+        distill_weight=1.0,
+        distill="regress",
+        teacher_model="dlib_torch",
+        aug_tight_prob=0.5,
+        aug_lowres_prob=0.5,
+        aug_colour_prob=0.5,
+        aug_grey_prob=0.5,
+    )
+    run = train(config)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert "distill" in rows[0] and all(np.isfinite(r["distill"]) for r in rows)
+    with pytest.raises(ValueError, match="teacher_model"):
+        train(tiny_config(tmp_path / "bad", teacher_model="vgg"))
