@@ -15,15 +15,29 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from training.data.sources import Sample, att_faces, celeba_identity_set, image_folder, lfw_people
+from training.data.sources import (
+    Sample,
+    att_faces,
+    celeba_files,
+    celeba_identity_set,
+    celeba_merged,
+    image_folder,
+    lfw_people,
+)
 from training.prepare import prepare
 
 
-def _samples(source: str, images: Path, labels: Path | None) -> Iterator[Sample]:
-    if source == "celeba":
-        if labels is None:
-            raise SystemExit("--labels (the folder with list_attr_celeba.txt) is required for celeba")
+def _samples(
+    source: str, images: Path, labels: Path | None, extra: list[Path], exclude: frozenset[str]
+) -> Iterator[Sample]:
+    if source.startswith("celeba") and labels is None:
+        raise SystemExit("--labels (the folder with the CelebA label files) is required for celeba sources")
+    if source == "celeba" and labels is not None:
         return celeba_identity_set(images, labels)
+    if source == "celeba_files" and labels is not None:
+        return celeba_files(images, labels, "**/*.jpg", exclude)
+    if source == "celeba_merged" and labels is not None:
+        return celeba_merged(images, extra, labels, exclude)
     if source == "lfw":
         return lfw_people(images)
     if source == "att":
@@ -37,7 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="detect + align raw images into a cache of 112x112 faces")
-    p.add_argument("--source", choices=["celeba", "lfw", "att", "folder"], required=True)
+    p.add_argument(
+        "--source", choices=["celeba", "celeba_files", "celeba_merged", "lfw", "att", "folder"], required=True
+    )
+    p.add_argument("--extra", type=Path, action="append", default=[], help="celeba_merged: folders of NNNNNN.jpg")
+    p.add_argument(
+        "--exclude-identities", type=Path, default=None, help="celeba sources: a file of identities to leave out"
+    )
     p.add_argument("--images", type=Path, required=True, help="the data set's image folder (LFW: its root)")
     p.add_argument("--labels", type=Path, help="CelebA label folder")
     p.add_argument("--out", type=Path, required=True)
@@ -100,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("training").info("run folder: %s", run)
         return
 
-    samples = list(_samples(args.source, args.images, args.labels))
+    exclude = frozenset(args.exclude_identities.read_text().split()) if args.exclude_identities else frozenset()
+    samples = list(_samples(args.source, args.images, args.labels, args.extra, exclude))
     if args.files is not None:
         keep = {line.strip() for line in args.files.read_text().splitlines() if line.strip()}
         samples = [s for s in samples if str(s.path.relative_to(args.images)) in keep]

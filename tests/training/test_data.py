@@ -12,7 +12,7 @@ import pytest
 from models.alignment import align_face
 from models.detection import FaceDetector, select_subject
 from models.imageio import decode_image
-from training.data.sources import att_faces, celeba_identity_set, image_folder, lfw_people
+from training.data.sources import att_faces, celeba_files, celeba_identity_set, celeba_merged, image_folder, lfw_people
 from training.prepare import load_cache, prepare, read_manifest
 
 
@@ -106,3 +106,27 @@ def test_prepare_caches_aligned_faces_reports_failures_and_resumes(mixed_folder:
     assert (again.chunks_done, again.chunks_skipped) == (1, 2)
     assert again.total == 8 and again.aligned == 6
     assert json.loads((out / "summary.json").read_text())["aligned"] == 6
+
+
+def test_celeba_files_and_merge_one_sample_per_celeba_file(data_dir: Path, tmp_path: Path) -> None:
+    """In-the-wild CelebA files take their identity from identity_CelebA.txt and merge with the identity set
+    by CelebA file name: a file in both comes once (the identity set's copy); excluded people stay out."""
+    identity_set = tmp_path / "identity"
+    wild = tmp_path / "wild" / "part"
+    identity_set.mkdir()
+    wild.mkdir(parents=True)
+    (identity_set / "2880_000001.jpg").write_bytes(b"")
+    (wild / "000001.jpg").write_bytes(b"")  # the same CelebA file as the identity set's
+    (wild / "000002.jpg").write_bytes(b"")  # identity 2937
+    (wild / "000003.jpg").write_bytes(b"")  # identity 8692, held out below
+    (wild / "notceleba.jpg").write_bytes(b"")
+    labels = data_dir / "celeba"
+    wild_samples = list(celeba_files(tmp_path / "wild", labels, "**/*.jpg"))
+    assert [(s.path.name, s.identity) for s in wild_samples] == [
+        ("000001.jpg", "celeba:2880"),
+        ("000002.jpg", "celeba:2937"),
+        ("000003.jpg", "celeba:8692"),
+    ]
+    merged = list(celeba_merged(identity_set, [tmp_path / "wild"], labels, frozenset({"celeba:8692"})))
+    assert [s.path.name for s in merged] == ["2880_000001.jpg", "000002.jpg"]
+    assert merged[1].attributes == next(s for s in wild_samples if s.path.name == "000002.jpg").attributes

@@ -109,3 +109,16 @@ def epoch_batches(
     mine = order[rank : per_rank * world_size : world_size]
     for start in range(0, len(mine) - batch_size + 1, batch_size):
         yield mine[start : start + batch_size]
+
+
+def held_out_identities(cache: Path, val_identities: int, seed: int = 0) -> list[str]:
+    """The identities :func:`split_by_identity` holds out of a cache (same seed and count), read from
+    the manifest alone: what a merged training set must leave out to keep a model's validation people
+    unseen."""
+    from training.prepare import read_manifest
+
+    identities = sorted({row["identity"] for row in read_manifest(cache) if row["status"] == "ok"})
+    classes = np.arange(len(identities))
+    val_identities = min(val_identities, max(0, len(classes) - 2))
+    held = np.random.default_rng(seed).choice(classes, size=val_identities, replace=False)
+    return sorted(identities[i] for i in held)

@@ -99,3 +99,57 @@ def _split_lines(path: Path, skip: int = 0) -> Iterator[tuple[str, str]]:
     for line in _read_lines(path)[skip:]:
         key, _, value = line.partition(" ")
         yield key, value.strip()
+
+
+def celeba_identities(labels_dir: Path) -> dict[str, str]:
+    """``{CelebA file name: identity id}`` from ``identity_CelebA.txt`` (an optional header line is skipped)."""
+    table: dict[str, str] = {}
+    for line in _read_lines(labels_dir / "identity_CelebA.txt"):
+        name, _, identity = line.partition(" ")
+        if name.endswith(".jpg") and identity.strip().isdigit():
+            table[name] = identity.strip()
+    return table
+
+
+def celeba_files(
+    images_dir: Path, labels_dir: Path, pattern: str = "*.jpg", exclude_identities: frozenset[str] = frozenset()
+) -> Iterator[Sample]:
+    """CelebA images named by their CelebA file name (``NNNNNN.jpg``, in any sub-folder matching
+    ``pattern``), e.g. the in-the-wild test-partition crops of ``/work/data/celeba_wild``: identity
+    from ``identity_CelebA.txt``, attributes and split as :func:`celeba_identity_set` gives them, so
+    both name a person ``celeba:<id>`` and merge. Files without an identity and identities in
+    ``exclude_identities`` (``celeba:<id>``, e.g. held-out validation people) are skipped."""
+    identities = celeba_identities(labels_dir)
+    attributes = _celeba_attributes(labels_dir / "list_attr_celeba.txt")
+    partition = dict(_split_lines(labels_dir / "list_eval_partition.txt", skip=0))
+    for path in sorted(images_dir.glob(pattern)):
+        identity = identities.get(path.name)
+        if identity is None or f"celeba:{identity}" in exclude_identities:
+            continue
+        yield Sample(
+            path=path,
+            identity=f"celeba:{identity}",
+            attributes=attributes.get(path.name, {}),
+            split=CELEBA_SPLITS.get(partition.get(path.name, "0"), "train"),
+        )
+
+
+def celeba_merged(
+    identity_dir: Path,
+    extra_dirs: list[Path],
+    labels_dir: Path,
+    exclude_identities: frozenset[str] = frozenset(),
+) -> Iterator[Sample]:
+    """The CelebA identity set, then every image of ``extra_dirs`` (:func:`celeba_files`) whose CelebA
+    file name is not already in: one sample per CelebA file, the identity set's copy first."""
+    seen: set[str] = set()
+    for sample in celeba_identity_set(identity_dir, labels_dir):
+        if sample.identity in exclude_identities:
+            continue
+        seen.add(sample.path.name.partition("_")[2])
+        yield sample
+    for folder in extra_dirs:
+        for sample in celeba_files(folder, labels_dir, "**/*.jpg", exclude_identities):
+            if sample.path.name not in seen:
+                seen.add(sample.path.name)
+                yield sample
