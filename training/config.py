@@ -46,6 +46,7 @@ class TrainConfig:
     distill: str = "similarity"  # "similarity" (batch cosine matrices) or "cosine" (projected embedding vs teacher's)
     teacher_cache: str = ""  # .npy of teacher embeddings, one row per cache row (training.teacher)
     teacher_model: str = ""  # "dlib_torch": dlib's ResNet (training.teacher_torch) run on every augmented view
+    teacher_weights: str = ""  # its .dat (default: face-recognition-models' copy)
     # --- augmentation (besides the random horizontal flip)
     jitter: float = 0.0  # > 0: random shift of up to ±jitter×size and zoom of 1±jitter per face
     # training.data.augment; each probability is per face, 0 switches it off (the defaults: no change)

@@ -193,7 +193,7 @@ def build_teacher(config: TrainConfig, device: torch.device) -> nn.Module | None
         raise ValueError(f"teacher_model must be '' or 'dlib_torch', got {config.teacher_model!r}")
     from training.teacher_torch import DlibResNet
 
-    net = DlibResNet.from_dlib().to(device).eval()
+    net = DlibResNet.from_dlib(config.teacher_weights or None).to(device).eval()
     for param in net.parameters():
         param.requires_grad_(False)
     return net

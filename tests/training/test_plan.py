@@ -100,3 +100,27 @@ def test_plan_files_are_checked_and_settings_become_fit_flags(tmp_path: Path) ->
         f"out={tmp_path / 'r'}",
         "progress=false",
     ]
+
+
+def test_the_issue_11_gpu_plan_runs_in_synthetic_mode(tmp_path: Path) -> None:
+    """training/experiments/gpu/plan_views.yaml as it will run on the GPU (per-view dlib teacher, every
+    augmentation), shrunk to synthetic faces and a 4 s budget on the CPU."""
+    plan = Path(__file__).resolve().parents[2] / "training" / "experiments" / "gpu" / "plan_views.yaml"
+    # One step per epoch (16 faces): the teacher's 150×150 forward is the slow part on a busy CPU, and the
+    # plan kills a run a minute past its budget.
+    overrides = {
+        **TINY,
+        "cache": "unused-by-synthetic-runs",
+        "synthetic_identities": 6,
+        "synthetic_per_identity": 4,
+        "batch_size": 16,
+        "max_steps_per_epoch": 1,
+        "log_every": 1,
+    }
+    summary = run_plan(plan, tmp_path / "runs", overrides=overrides, budget_s=1)
+    assert set(summary["runs"]) == {"views_w025", "views_w050"}
+    for name, entry in summary["runs"].items():
+        assert entry["exit"] == 0, (tmp_path / "runs" / f"{name}.log").read_text()[-2000:]
+        assert entry["set"]["teacher_model"] == "dlib_torch"
+        rows = [json.loads(line) for line in (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()]
+        assert "distill" in rows[0]
