@@ -103,7 +103,8 @@ def load_data(config: TrainConfig) -> tuple[FaceArrays, FaceArrays]:
     else:
         if not config.cache:
             raise ValueError("set `cache` (a prepared face cache) or `synthetic: true`")
-        teacher = Path(config.teacher_cache) if config.teacher_cache else None
+        # A per-view teacher replaces precomputed descriptors (device-train passes --teacher anyway).
+        teacher = Path(config.teacher_cache) if config.teacher_cache and not config.teacher_model else None
         data, _ = arrays_from_cache(Path(config.cache), config.attributes, teacher)
     return split_by_identity(data, config.val_identities, seed=config.seed)
 
