@@ -33,7 +33,8 @@ class FaceDetector:
 
     ``min_face_size`` is the smallest face side searched for, in pixels; ``thresholds`` are the
     three cascade stages' score thresholds; ``frame_margin`` the black frame every picture gets
-    before detection (:func:`models.framing.detect_framed`; 0: none), as a fraction of its shorter side.
+    before detection (:func:`models.framing.detect_framed`; 0: none), as a fraction of its longer
+    side (:func:`models.framing.frame_width`).
     An image whose shorter side is under ``min_face_size`` cannot hold a face of that size and has none:
     MTCNN's image pyramid would be empty there, and facenet-pytorch raises ``torch.cat(): expected a
     non-empty list of Tensors`` on it (a 1×1 PNG, an 8000×2 strip); such an image is neither framed nor run.

@@ -35,7 +35,7 @@ OUTSIDE_FILL: Final[tuple[int, int, int]] = (0, 0, 0)
 """RGB of every pixel taken from outside a picture (alignment, detection frame, augmentation)."""
 
 DEFAULT_FRAME_MARGIN: Final = 0.25
-"""The frame's width on each side, as a fraction of the picture's shorter side."""
+"""The frame's width on each side, as a fraction of the picture's longer side (see :func:`frame_width`)."""
 
 RawDetect = Callable[[Sequence[np.ndarray]], "list[list[Detection]]"]
 """A detector runtime: RGB ``uint8`` ``(H, W, 3)`` images → each image's detections, in its pixels."""
@@ -43,10 +43,13 @@ RawDetect = Callable[[Sequence[np.ndarray]], "list[list[Detection]]"]
 
 def frame_width(shape: tuple[int, ...], margin: float) -> int:
     """The frame's width in pixels for a picture of ``shape`` ``(H, W, ...)``: ``margin`` of its
-    shorter side (a face is at most that big, and a long strip does not grow by its length)."""
+    longer side, that side counted at most twice the shorter one, so a long strip does not grow by its
+    length. (The shorter side alone is not enough: a cut-out clipped at the picture's edge is narrower
+    than the face, and one bundled face's eyes then land 9% of their distance off instead of 5%.)"""
     if margin < 0:
         raise ValueError(f"the frame margin must be >= 0, got {margin}")
-    return round(margin * min(shape[0], shape[1]))
+    long, short = max(shape[0], shape[1]), min(shape[0], shape[1])
+    return round(margin * min(long, 2 * short))
 
 
 def add_frame(image: np.ndarray, width: int) -> np.ndarray:

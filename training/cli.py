@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         "--frame-margin",
         type=float,
         default=0.25,
-        help="black frame around each image before detection, fraction of its shorter side (0: none, the old pipeline)",
+        help="black frame around each image before detection, fraction of its longer side (0: none, the old pipeline)",
     )
     p.add_argument("--files", type=Path, default=None, help="only the images listed in this file (relative paths)")
     f = sub.add_parser("fit", help="train (or resume) a run; the config file and --set flags override defaults")

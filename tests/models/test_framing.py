@@ -47,10 +47,11 @@ def test_detect_framed_maps_boxes_and_landmarks_back() -> None:
             for _ in images
         ]
 
-    out = detect_framed(raw, [np.zeros((100, 80, 3), np.uint8)], margin=0.1)  # frame of 8 px (the shorter side)
-    assert seen == [(116, 96, 3)]
-    np.testing.assert_allclose(out[0][0].box, [22, 22, 52, 62])
-    np.testing.assert_allclose(out[0][0].landmarks, np.full((5, 2), 32))
+    out = detect_framed(raw, [np.zeros((100, 80, 3), np.uint8)], margin=0.1)  # frame of 10 px (the longer side)
+    assert seen == [(120, 100, 3)]
+    np.testing.assert_allclose(out[0][0].box, [20, 20, 50, 60])
+    np.testing.assert_allclose(out[0][0].landmarks, np.full((5, 2), 30))
+    assert frame_width((30, 8000, 3), 0.25) == 15  # a strip: the long side counts as twice the short one
     assert shift_detection(out[0][0], 0, 0).score == 1
 
 
