@@ -45,16 +45,17 @@ LFW = REPO.parent / "shared" / "data" / "lfw" / "images_deepfunneled"
 Times = dict[str, float]
 
 
-def make_images(n: int, root: Path) -> tuple[int, list[tuple[str, bytes]]]:
-    """First image of every k-th person (sorted), pasted ×1.6 on a 640×480 grey canvas, JPEG q90."""
+def make_images(n: int, root: Path, canvas_size: tuple[int, int] = (640, 480)) -> tuple[int, list[tuple[str, bytes]]]:
+    """First image of every k-th person (sorted), pasted ×1.6 on a 640×480 (or ``canvas_size``) grey canvas, JPEG
+    q90."""
     people = sorted(p for p in root.iterdir() if p.is_dir())
     k = max(1, len(people) // n)
     out = []
     for person in people[::k][:n]:
         path = sorted(person.glob("*.jpg"))[0]
         face = Image.open(path).convert("RGB").resize((400, 400), Image.Resampling.BICUBIC)
-        canvas = Image.new("RGB", (640, 480), (128, 128, 128))
-        canvas.paste(face, ((640 - 400) // 2, (480 - 400) // 2))
+        canvas = Image.new("RGB", canvas_size, (128, 128, 128))
+        canvas.paste(face, ((canvas_size[0] - 400) // 2, (canvas_size[1] - 400) // 2))
         buf = io.BytesIO()
         canvas.save(buf, format="JPEG", quality=90)
         out.append((path.name, buf.getvalue()))
@@ -167,7 +168,8 @@ def machine() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     info = machine()
-    k, images = make_images(args.n, args.lfw)
+    width, height = (int(v) for v in args.canvas.split("x"))
+    k, images = make_images(args.n, args.lfw, (width, height))
     runtimes = args.runtimes.split(",")
     keys = ["facegate"] + [f"facegate-{r}" for r in runtimes[1:]]
     load_s: dict[str, float] = {}
@@ -218,7 +220,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "n": n,
         "warmup": args.warmup,
         "images": f"LFW deepfunneled, first image of every {k}-th "
-        "person (sorted); ×1.6 → 400×400 on a 640×480 grey (128) canvas, JPEG q90 in memory",
+        f"person (sorted); ×1.6 → 400×400 on a {args.canvas} grey (128) canvas, JPEG q90 in memory",
         "model": {"model_id": package.model_id, "trained": package.trained, **package.config.architecture()}
         | {"params": sum(p.numel() for p in package.network.parameters()), "source": str(package.source)},
         "note": ("" if package.trained else "the model package is an UNTRAINED placeholder; ")
@@ -280,13 +282,13 @@ def table(res: dict[str, Any]) -> str:
             f"detect mean {ratio['detect_mean']:.3f}"
         )
     if res.get("embedding_cost"):
-        lines += ["", "| embedder | params (M) | runtime | ms/face at batch 1 (median of 200) |", "|---|--:|---|--:|"]
+        lines += ["", "| embedder | params (M) | runtime | ms/face at batch 1 (median of 50) |", "|---|--:|---|--:|"]
         for row in res["embedding_cost"]:
             lines.append(f"| {row['name']} | {row['params_m']:.2f} | {row['runtime']} | {row['ms_per_face']:.2f} |")
     return "\n".join(lines)
 
 
-def embedding_cost(package_path: str | None, repeats: int = 200) -> list[dict[str, Any]]:
+def embedding_cost(package_path: str | None, repeats: int = 50) -> list[dict[str, Any]]:
     """ms per face at batch 1 (median of ``repeats``) for the shipped network and ×0.5 / ×1.0 widths of its family,
     on PyTorch and on ONNX Runtime (each exported here; untrained weights: cost does not depend on training)."""
     import onnxruntime as ort
@@ -349,6 +351,7 @@ def main() -> None:
     parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: leave)")
     parser.add_argument("--runtimes", default="onnx", help="comma-separated: onnx, torch (the first is 'facegate')")
     parser.add_argument("--detect-max-pixels", type=int, default=None, help="the detector's pixel budget")
+    parser.add_argument("--canvas", default="640x480", help="frame size WxH the face is pasted on (default 640x480)")
     parser.add_argument("--widths", action="store_true", help="also time the embedder at ×0.5 and ×1.0 widths")
     args = parser.parse_args()
     if args.torch_threads:
