@@ -44,7 +44,8 @@ COPY --from=build /opt/venv /opt/venv
 COPY models/packages/default /opt/venv/lib/python3.11/site-packages/models/packages/default
 COPY --chmod=0755 scripts/container-start /usr/local/bin/container-start
 # Fail the build, not the first start, when the package is missing or corrupt.
-RUN python -c "from models.package import load_package; load_package(warn_untrained=False)"
+RUN python -c "from models.package import load_package; load_package(warn_untrained=False)" \
+    && python -c "from models.mtcnn_onnx import OnnxMTCNN; OnnxMTCNN()"
 USER 10001:10001
 WORKDIR /var/lib/facegate
 EXPOSE 8000

@@ -107,6 +107,14 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def process_rss_mb(pid: int) -> float:
+    """Resident set size of process ``pid``, MiB (``VmRSS``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 class Server:
     """``uvicorn --factory service.main:create_app`` in a subprocess, on a fresh SQLite database and index."""
 
@@ -546,6 +554,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             ready = server.wait_ready()
             startup_s = time.perf_counter() - started
+            rss = {"after_start": process_rss_mb(server.proc.pid)}
             try:
                 gallery = enrol_gallery(server.url, admin_key, people, args.gallery)
             except ApiError as exc:
@@ -553,10 +562,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(f"the API misbehaved while enrolling: {exc}\n--- server log ---\n{log}") from exc
             probes = [door_frame(s.probe_path) for s in gallery.enrolled]
             load["after_enrolment"] = os.getloadavg()
+            rss["after_enrolment"] = process_rss_mb(server.proc.pid)
             seq, seq_usage = sequential(server, gallery, probes, args.checks, args.warmup)
             load["after_sequential"] = os.getloadavg()
+            rss["after_sequential"] = process_rss_mb(server.proc.pid)
             con, con_usage = concurrent(server, gallery, probes, args.clients, args.duration)
             load["after_concurrent"] = os.getloadavg()
+            rss["after_concurrent"] = process_rss_mb(server.proc.pid)
+            rss["checks_served"] = len(seq) + len(con) + args.warmup
             readyz_after = requests.get(f"{server.url}/readyz", timeout=5).json()
             server_log = server.log_tail(20)
         finally:
@@ -586,6 +599,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "command": " ".join(server.command[1:]).replace(str(REPO), "."),
             "env": server_env,
             "startup_s": startup_s,
+            "rss_mb": rss,
+            "inference_runtime": os.environ.get("FACEGATE_INFERENCE_RUNTIME", "onnx (default)"),
             "readyz": ready,
             "readyz_after": readyz_after,
             "log_tail": server_log,
@@ -687,6 +702,9 @@ def table(res: dict[str, Any]) -> str:
         f"Gallery {res['gallery']['people']} people; model {m['model_id']} ({m['backbone']} {m['backbone_cfg']}), "
         f"trained: {m['trained']}. Load average (1 min) start {load['start'][0]:.2f}, after HTTP "
         f"{load['after_concurrent'][0]:.2f}, end {load['end'][0]:.2f}.",
+        f"Runtime {res['server']['inference_runtime']}; server RSS (MiB): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in res["server"]["rss_mb"].items() if k != "checks_served")
+        + f" ({res['server']['rss_mb']['checks_served']} checks served).",
     ]
     errors = {**seq["errors"], **con["errors"]}
     if errors:
@@ -707,7 +725,12 @@ def main() -> None:
     parser.add_argument("--lfw", type=Path, default=LFW, help="LFW images_deepfunneled folder")
     parser.add_argument("--out", type=Path, default=None, help="JSON output (default bench/results/...-DATE.json)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 people, 30 checks, 5 s, 20 in-process")
+    parser.add_argument(
+        "--runtime", choices=["onnx", "torch"], default=None, help="FACEGATE_INFERENCE_RUNTIME (default: the service's)"
+    )
     args = parser.parse_args()
+    if args.runtime:  # the server subprocess and the in-process pipeline both read it through Settings
+        os.environ["FACEGATE_INFERENCE_RUNTIME"] = args.runtime
     if args.quick:
         args.gallery, args.checks, args.warmup, args.duration = 20, 30, 3, 5.0
         args.inproc, args.inproc_warmup = 20, 2

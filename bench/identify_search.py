@@ -6,6 +6,12 @@ held-out images of enrolled identities (neither they nor their mirror are enroll
 under ``--cache`` so that reruns skip the model.
 
     .venv/bin/python bench/identify_search.py
+    .venv/bin/python bench/identify_search.py --startup [--templates 100000]   # restart: build vs saved graph
+
+``--startup`` times what a restart costs the index at ``--templates`` HNSW templates: building the graph from the
+index file's vectors (every start before the graph was saved) against loading the saved graph, with the files'
+sizes and the process's peak RSS. The vectors are random unit vectors (the build and load times depend on the
+count and dimension, not on what the vectors are; the embedding cache is not needed).
 """
 
 from __future__ import annotations
@@ -325,6 +331,56 @@ def table(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def startup(templates: int, dim: int = 512, seed: int = 0) -> dict[str, Any]:
+    """Seconds to bring a saved HNSW index back: rebuilt from its vectors (before) and loaded with its graph (now)."""
+    import resource
+    import tempfile
+
+    from service.index.graphfile import graph_path
+    from service.index.vectors import IndexStamp
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((templates, dim), dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, templates + 1, dtype=np.int64)
+    config = IndexConfig(kind="hnsw")
+    stamp = IndexStamp("fg1-bench", 1, dim, "hnsw")
+    load_avg = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="facegate-startup-") as tmp:
+        path = Path(tmp) / "index.fgi"
+        began = time.perf_counter()
+        built = VectorIndex(dim, config)
+        built.add(ids, ids // 5, vectors)
+        build_s = time.perf_counter() - began
+        load_avg.append(os.getloadavg()[0])
+        began = time.perf_counter()
+        built.save(path, stamp)
+        save_s = time.perf_counter() - began
+        sizes = {"index_file_mb": path.stat().st_size / 2**20, "graph_file_mb": graph_path(path).stat().st_size / 2**20}
+        query = vectors[:200]
+        expected = built.search(query, 5)
+        del built
+        began = time.perf_counter()
+        loaded, _ = VectorIndex.load(path, dim=dim, config=config)
+        load_s = time.perf_counter() - began
+        load_avg.append(os.getloadavg()[0])
+        same = loaded.search(query, 5) == expected
+        assert loaded.structure() == "hnsw"
+    return {
+        "templates": templates,
+        "dim": dim,
+        "build_from_vectors_s": build_s,
+        "save_s": save_s,
+        "load_saved_graph_s": load_s,
+        "speed_up": build_s / load_s,
+        "same_results_after_load": same,
+        **sizes,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "load_avg": load_avg,
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--cache", type=Path, default=DATA / "bench_cache", help="embedding cache folder")
@@ -339,8 +395,16 @@ def main() -> None:
     parser.add_argument("--far", type=float, default=1e-3, help="the rule's false-accept rate (calibration.json)")
     parser.add_argument("--margin", type=float, default=0.05, help="the rule's margin (service default 0.05)")
     parser.add_argument("--out", type=Path, default=None, help="JSON (default bench/results/identify_search-DATE.json)")
+    parser.add_argument("--startup", action="store_true", help="time an HNSW restart: build against saved graph")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.startup:
+        figures = startup(args.templates, seed=args.seed)
+        out = args.out or REPO / "bench" / "results" / f"index_startup-{dt.date.today().isoformat()}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(json.dumps(figures, indent=2))
+        return
     if args.embed_only:
         embed_caches(args.cache)
         return

@@ -6,6 +6,12 @@ jobs on the machine hits both alike. Stages are timed with ``time.perf_counter``
 
     .venv/bin/pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
     .venv/bin/python bench/pipeline_latency.py --n 100
+    .venv/bin/python bench/pipeline_latency.py --n 100 --runtimes onnx,torch --widths   # both runtimes, same run
+
+``--runtimes`` runs facegate's pipeline once per runtime on each image ("facegate" is the first, the service's
+default; the others are "facegate-<runtime>"), interleaved with dlib's. ``--widths`` adds the embedder's cost per
+face at batch 1 for the shipped network and ×0.5 / ×1.0 widths of its family (untrained weights: cost does not
+depend on training), in each runtime.
 """
 
 from __future__ import annotations
@@ -39,16 +45,17 @@ LFW = REPO.parent / "shared" / "data" / "lfw" / "images_deepfunneled"
 Times = dict[str, float]
 
 
-def make_images(n: int, root: Path) -> tuple[int, list[tuple[str, bytes]]]:
-    """First image of every k-th person (sorted), pasted ×1.6 on a 640×480 grey canvas, JPEG q90."""
+def make_images(n: int, root: Path, canvas_size: tuple[int, int] = (640, 480)) -> tuple[int, list[tuple[str, bytes]]]:
+    """First image of every k-th person (sorted), pasted ×1.6 on a 640×480 (or ``canvas_size``) grey canvas, JPEG
+    q90."""
     people = sorted(p for p in root.iterdir() if p.is_dir())
     k = max(1, len(people) // n)
     out = []
     for person in people[::k][:n]:
         path = sorted(person.glob("*.jpg"))[0]
         face = Image.open(path).convert("RGB").resize((400, 400), Image.Resampling.BICUBIC)
-        canvas = Image.new("RGB", (640, 480), (128, 128, 128))
-        canvas.paste(face, ((640 - 400) // 2, (480 - 400) // 2))
+        canvas = Image.new("RGB", canvas_size, (128, 128, 128))
+        canvas.paste(face, ((canvas_size[0] - 400) // 2, (canvas_size[1] - 400) // 2))
         buf = io.BytesIO()
         canvas.save(buf, format="JPEG", quality=90)
         out.append((path.name, buf.getvalue()))
@@ -56,8 +63,24 @@ def make_images(n: int, root: Path) -> tuple[int, list[tuple[str, bytes]]]:
 
 
 class Ours:
-    def __init__(self, package: str | None) -> None:
-        self.embedder = FaceEmbedder(load_package(package, warn_untrained=False), device="cpu")
+    def __init__(self, package: str | None, runtime: str = "torch", detect_max_pixels: int | None = None) -> None:
+        from models.detection import FaceDetector
+
+        threads = torch.get_num_threads()
+        detector = FaceDetector(
+            "cpu",
+            min_face_size=40,
+            runtime=runtime,
+            max_pixels=detect_max_pixels,
+            threads=threads,
+        )
+        self.embedder = FaceEmbedder(
+            load_package(package, warn_untrained=False),
+            device="cpu",
+            detector=detector,
+            runtime=runtime,
+            threads=threads,
+        )
 
     def __call__(self, data: bytes) -> Times:
         t: Times = {}
@@ -145,34 +168,44 @@ def machine() -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     info = machine()
-    k, images = make_images(args.n, args.lfw)
-    t0 = time.perf_counter()
-    ours = Ours(args.package)
+    width, height = (int(v) for v in args.canvas.split("x"))
+    k, images = make_images(args.n, args.lfw, (width, height))
+    runtimes = args.runtimes.split(",")
+    keys = ["facegate"] + [f"facegate-{r}" for r in runtimes[1:]]
+    load_s: dict[str, float] = {}
+    pipelines: dict[str, Callable[[bytes], Times]] = {}
+    for key, runtime in zip(keys, runtimes, strict=True):
+        t0 = time.perf_counter()
+        pipelines[key] = Ours(args.package, runtime, args.detect_max_pixels)
+        load_s[key] = time.perf_counter() - t0
     t1 = time.perf_counter()
     ref = Dlib()
-    load_s = {"facegate": t1 - t0, "dlib": time.perf_counter() - t1}
+    load_s["dlib"] = time.perf_counter() - t1
+    pipelines["dlib"] = ref
+    ours = pipelines["facegate"]
+    assert isinstance(ours, Ours)
     for _, data in images[: args.warmup]:
-        ours(data)
-        ref(data)
-    pipelines: dict[str, Callable[[bytes], Times]] = {"facegate": ours, "dlib": ref}
+        for pipeline in pipelines.values():
+            pipeline(data)
     per_image: list[dict[str, Any]] = []
+    names = list(pipelines)
     for i, (name, data) in enumerate(images):
-        order = ["facegate", "dlib"] if i % 2 == 0 else ["dlib", "facegate"]
+        order = names[i % len(names) :] + names[: i % len(names)]  # each pipeline goes first in turn
         row: dict[str, Any] = {"image": name, "first": order[0]}
         for key in order:
             row[key] = pipelines[key](data)
         per_image.append(row)
-    both = [r for r in per_image if "total" in r["facegate"] and "total" in r["dlib"]]
+    both = [r for r in per_image if all("total" in r[key] for key in names)]
     if not both:
         raise SystemExit("no image where both pipelines found a face: nothing to compare")
-    result: dict[str, Any] = {"facegate": {}, "dlib": {}}
-    for key, stages in (
-        ("facegate", ["decode", "detect", "align", "embed", "embed_flip"]),
+    result: dict[str, Any] = {key: {} for key in names}
+    for key, stages in [
+        *((k, ["decode", "detect", "align", "embed", "embed_flip"]) for k in keys),
         ("dlib", ["decode", "detect", "landmarks", "embed"]),
-    ):
+    ]:
         for stage in stages:
             result[key][stage] = stats([r[key][stage] for r in per_image if stage in r[key]])
-        totals = ["total", "total_flip_tta", "cpu_total"] if key == "facegate" else ["total", "cpu_total"]
+        totals = ["total", "total_flip_tta", "cpu_total"] if key != "dlib" else ["total", "cpu_total"]
         for stage in totals:  # totals over the images where *both* found a face, so the sets match
             result[key][stage] = stats([r[key][stage] for r in both])
         result[key]["cpu_per_wall"] = result[key]["cpu_total"]["mean_ms"] / result[key]["total"]["mean_ms"]
@@ -187,7 +220,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "n": n,
         "warmup": args.warmup,
         "images": f"LFW deepfunneled, first image of every {k}-th "
-        "person (sorted); ×1.6 → 400×400 on a 640×480 grey (128) canvas, JPEG q90 in memory",
+        f"person (sorted); ×1.6 → 400×400 on a {args.canvas} grey (128) canvas, JPEG q90 in memory",
         "model": {"model_id": package.model_id, "trained": package.trained, **package.config.architecture()}
         | {"params": sum(p.numel() for p in package.network.parameters()), "source": str(package.source)},
         "note": ("" if package.trained else "the model package is an UNTRAINED placeholder; ")
@@ -204,6 +237,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_total_facegate_over_dlib": {q: fg["total"][q] / dl["total"][q] for q in ("p50_ms", "p90_ms", "mean_ms")}
         | {"cpu_mean_ms": fg["cpu_total"]["mean_ms"] / dl["cpu_total"]["mean_ms"]},
         "ratio_total_flip_tta_over_dlib_mean": fg["total_flip_tta"]["mean_ms"] / dl["total"]["mean_ms"],
+        "runtimes": runtimes,
+        "detect_max_pixels": args.detect_max_pixels,
+        "ratios_over_dlib": {
+            key: {q: result[key]["total"][q] / dl["total"][q] for q in ("p50_ms", "mean_ms")}
+            | {"detect_mean": result[key]["detect"]["mean_ms"] / dl["detect"]["mean_ms"]}
+            for key in keys
+        },
+        "embedding_cost": embedding_cost(args.package) if args.widths else None,
         "stages": result,
         "per_image": per_image,
     }
@@ -214,7 +255,7 @@ def table(res: dict[str, Any]) -> str:
         "| pipeline | stage | n | p50 ms | p90 ms | p99 ms | mean ms | images/s |",
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
-    for key in ("facegate", "dlib"):
+    for key in res["stages"]:
         for stage, s in res["stages"][key].items():
             if isinstance(s, dict) and s.get("count"):
                 bold = "**" if stage.startswith("total") else ""  # cpu_total: process CPU time, all threads
@@ -235,7 +276,69 @@ def table(res: dict[str, Any]) -> str:
         f"Model {m['model_id']} ({m['backbone']} {m['backbone_cfg']}, {m['params'] / 1e6:.2f} M params), "
         f"trained: {m['trained']}. {res['note']}.",
     ]
+    for key, ratio in res.get("ratios_over_dlib", {}).items():
+        lines.append(
+            f"{key} / dlib: total p50 {ratio['p50_ms']:.3f}, mean {ratio['mean_ms']:.3f}, "
+            f"detect mean {ratio['detect_mean']:.3f}"
+        )
+    if res.get("embedding_cost"):
+        lines += ["", "| embedder | params (M) | runtime | ms/face at batch 1 (median of 50) |", "|---|--:|---|--:|"]
+        for row in res["embedding_cost"]:
+            lines.append(f"| {row['name']} | {row['params_m']:.2f} | {row['runtime']} | {row['ms_per_face']:.2f} |")
     return "\n".join(lines)
+
+
+def embedding_cost(package_path: str | None, repeats: int = 50) -> list[dict[str, Any]]:
+    """ms per face at batch 1 (median of ``repeats``) for the shipped network and ×0.5 / ×1.0 widths of its family,
+    on PyTorch and on ONNX Runtime (each exported here; untrained weights: cost does not depend on training)."""
+    import onnxruntime as ort
+
+    from models.mtcnn_onnx import session_options
+    from models.package import ModelConfig
+
+    package = load_package(package_path, warn_untrained=False)
+    cfg = package.config
+    rows = []
+    x = torch.rand(1, 3, cfg.input_size, cfg.input_size) * 2 - 1
+    for width in (float(cfg.backbone_cfg.get("width", 1.0)), 0.5, 1.0):
+        config = ModelConfig(cfg.backbone, {**cfg.backbone_cfg, "width": width}, cfg.embedding_size, cfg.input_size)
+        network = package.network if width == cfg.backbone_cfg.get("width") else config.build_network().eval()
+        buffer = io.BytesIO()
+        torch.onnx.export(
+            network,
+            (x,),
+            buffer,
+            input_names=["input"],
+            dynamic_axes={"input": {0: "n"}},
+            opset_version=17,
+            dynamo=False,
+        )
+        session = ort.InferenceSession(buffer.getvalue(), session_options(torch.get_num_threads()))
+        feed = {"input": x.numpy()}
+        runners: dict[str, Callable[[], object]] = {
+            "torch": lambda n=network: n(x),
+            "onnx": lambda s=session, f=feed: s.run(None, f),
+        }
+        for runtime, call in runners.items():
+            with torch.inference_mode():
+                for _ in range(10):
+                    call()
+                times = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    call()
+                    times.append(time.perf_counter() - start)
+            rows.append(
+                {
+                    "name": f"{cfg.backbone} ×{width}" + (" (shipped)" if network is package.network else ""),
+                    "width": width,
+                    "params_m": sum(p.numel() for p in network.parameters()) / 1e6,
+                    "runtime": runtime,
+                    "ms_per_face": 1000 * float(np.median(times)),
+                    "load_avg": os.getloadavg()[0],
+                }
+            )
+    return rows
 
 
 def main() -> None:
@@ -246,6 +349,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="images run through both pipelines untimed first")
     parser.add_argument("--lfw", type=Path, default=LFW, help="LFW images_deepfunneled folder")
     parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: leave)")
+    parser.add_argument("--runtimes", default="onnx", help="comma-separated: onnx, torch (the first is 'facegate')")
+    parser.add_argument("--detect-max-pixels", type=int, default=None, help="the detector's pixel budget")
+    parser.add_argument("--canvas", default="640x480", help="frame size WxH the face is pasted on (default 640x480)")
+    parser.add_argument("--widths", action="store_true", help="also time the embedder at ×0.5 and ×1.0 widths")
     args = parser.parse_args()
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)

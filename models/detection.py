@@ -1,13 +1,17 @@
-"""Face detection: facenet-pytorch's MTCNN (weights ship inside its wheel), batched."""
+"""Face detection: facenet-pytorch's MTCNN (weights ship inside its wheel), batched, on PyTorch or ONNX Runtime."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from PIL import Image
 
 from models.device import resolve_device
 from models.framing import DEFAULT_FRAME_MARGIN, detect_framed
@@ -27,17 +31,26 @@ class Detection:
         return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
 
 
+Runtime = Literal["onnx", "torch"]
+
+
 class FaceDetector:
     """MTCNN (Zhang et al., "Joint Face Detection and Alignment using Multi-task Cascaded
     Convolutional Networks", 2016) returning every face with its five landmarks.
 
-    ``min_face_size`` is the smallest face side searched for, in pixels; ``thresholds`` are the
-    three cascade stages' score thresholds; ``frame_margin`` the black frame every picture gets
-    before detection (:func:`models.framing.detect_framed`; 0: none), as a fraction of its longer
-    side (:func:`models.framing.frame_width`).
-    An image whose shorter side is under ``min_face_size`` cannot hold a face of that size and has none:
-    MTCNN's image pyramid would be empty there, and facenet-pytorch raises ``torch.cat(): expected a
-    non-empty list of Tensors`` on it (a 1×1 PNG, an 8000×2 strip); such an image is neither framed nor run.
+    ``min_face_size`` is the smallest face side searched for, in pixels of the frame the detector
+    sees; ``thresholds`` are the three cascade stages' score thresholds. ``runtime`` "torch" runs
+    facenet-pytorch's own cascade (the reference), "onnx" the same weights on ONNX Runtime
+    (:mod:`models.mtcnn_onnx`, ~1.5× less CPU). ``frame_margin`` is the black frame a picture gets
+    before a second detection when a face found in it reaches past its edge
+    (:func:`models.framing.detect_framed`; 0: never), as a fraction of its longer side
+    (:func:`models.framing.frame_width`). ``max_pixels`` bounds the work per image: a larger (framed)
+    picture is first scaled down (antialiased) to that many pixels, so the smallest face found becomes
+    ``min_face_size / s`` original pixels for a scale ``s`` (:meth:`detection_scale`); boxes and
+    landmarks are always returned in the original image's pixels. An image whose shorter side (as the
+    detector sees it) is under ``min_face_size`` cannot hold a face of that size and has none: MTCNN's
+    image pyramid would be empty there, and facenet-pytorch raises ``torch.cat(): expected a non-empty
+    list of Tensors`` on it (a 1×1 PNG, an 8000×2 strip); such an image is neither framed nor run.
     """
 
     def __init__(
@@ -47,29 +60,51 @@ class FaceDetector:
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         factor: float = 0.709,
         frame_margin: float = DEFAULT_FRAME_MARGIN,
+        *,
+        runtime: Runtime = "torch",
+        max_pixels: int | None = None,
+        threads: int = 1,
     ):
-        from facenet_pytorch import MTCNN  # heavy import kept out of `import models`
-
         if frame_margin < 0:
             raise ValueError(f"frame_margin must be >= 0, got {frame_margin}")
         self.device = resolve_device(device)
+        self.runtime = runtime
+        self.max_pixels = max_pixels
         self.min_face_size = min_face_size
         self.frame_margin = frame_margin
-        self._mtcnn = MTCNN(
-            min_face_size=min_face_size,
-            thresholds=list(thresholds),
-            factor=factor,
-            keep_all=True,
-            select_largest=False,
-            device=self.device,
-        ).eval()
+        if runtime == "onnx":
+            from models.mtcnn_onnx import OnnxMTCNN
+
+            self._cascade: Callable[[np.ndarray], list[_Found]] = OnnxMTCNN(
+                min_face_size=min_face_size, thresholds=thresholds, factor=factor, threads=threads
+            ).detect
+        elif runtime == "torch":
+            from facenet_pytorch import MTCNN  # heavy import kept out of `import models`
+
+            mtcnn = MTCNN(
+                min_face_size=min_face_size,
+                thresholds=list(thresholds),
+                factor=factor,
+                keep_all=True,
+                select_largest=False,
+                device=self.device,
+            ).eval()
+            self._cascade = partial(_run_facenet, mtcnn)
+        else:
+            raise ValueError(f"unknown detector runtime {runtime!r} (expected 'onnx' or 'torch')")
+
+    def detection_scale(self, height: int, width: int) -> float:
+        """The factor (≤ 1) a ``height`` × ``width`` frame is scaled by before detection."""
+        if self.max_pixels is None or height * width <= self.max_pixels:
+            return 1.0
+        return math.sqrt(self.max_pixels / (height * width))
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in one RGB ``uint8`` ``(H, W, 3)`` image, most confident first."""
         return self.detect_batch([image])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """Faces in each image, in its pixels, found in the framed image (:mod:`models.framing`).
+        """Faces in each image, in its pixels, found as :func:`models.framing.detect_framed` says.
         Images of the same size go through the network together; an image smaller than
         ``min_face_size`` on either side has none (it is not run)."""
         for image in images:
@@ -83,28 +118,60 @@ class FaceDetector:
         return results
 
     def _detect_raw(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        """MTCNN itself on each image as given."""
+        """MTCNN itself on each image as given (scaled within ``max_pixels``)."""
         results: list[list[Detection]] = [[] for _ in images]
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        scaled: list[np.ndarray] = []
+        scales: list[float] = []
         for i, image in enumerate(images):
-            by_shape[image.shape].append(i)
+            small, scale = self._scaled(image)
+            scaled.append(small)
+            scales.append(scale)
+            if min(small.shape[0], small.shape[1]) >= self.min_face_size:
+                by_shape[small.shape].append(i)
         for indices in by_shape.values():
-            batch = np.stack([images[i] for i in indices])
-            with torch.inference_mode():
-                boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
-            for i, b, p, lm in zip(indices, boxes, probs, points, strict=True):
-                if b is None:
-                    continue
+            found = self._cascade(np.stack([scaled[i] for i in indices]))
+            for i, (boxes, scores, points) in zip(indices, found, strict=True):
                 dets = [
                     Detection(
-                        box=np.asarray(b[k], dtype=np.float32),
-                        landmarks=np.asarray(lm[k], dtype=np.float32).reshape(5, 2),
-                        score=float(p[k]),
+                        box=(np.asarray(boxes[k], dtype=np.float32) / scales[i]).astype(np.float32),
+                        landmarks=(np.asarray(points[k], dtype=np.float32).reshape(5, 2) / scales[i]).astype(
+                            np.float32
+                        ),
+                        score=float(scores[k]),
                     )
-                    for k in range(len(b))
+                    for k in range(len(boxes))
                 ]
                 results[i] = sorted(dets, key=lambda d: d.score, reverse=True)
         return results
+
+    def _scaled(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """``image`` within ``max_pixels`` (antialiased: a box filter, Pillow's fastest that does not alias)."""
+        height, width = image.shape[:2]
+        scale = self.detection_scale(height, width)
+        if scale >= 1.0:
+            return image, 1.0
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX, reducing_gap=3.0))
+        # The exact ratio per axis after rounding; their mean maps boxes back (they differ by < 1 px / side).
+        return small, (size[0] / width + size[1] / height) / 2.0
+
+
+_Found = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _run_facenet(mtcnn: Any, batch: np.ndarray) -> list[_Found]:
+    """facenet-pytorch's cascade on equal-size images ``(N, H, W, 3)``: per image boxes ``(K, 4)``, scores
+    ``(K,)``, landmarks ``(K, 5, 2)``."""
+    with torch.inference_mode():
+        boxes, probs, points = mtcnn.detect(batch, landmarks=True)
+    out: list[_Found] = []
+    for b, p, lm in zip(boxes, probs, points, strict=True):
+        if b is None:
+            out.append((np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)))
+        else:
+            out.append((np.asarray(b), np.asarray(p, dtype=np.float32), np.asarray(lm)))
+    return out
 
 
 def select_subject(detections: Sequence[Detection], image_shape: tuple[int, ...]) -> Detection | None:

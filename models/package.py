@@ -6,7 +6,10 @@ A folder (or a ``.tar``/``.tar.gz``/``.zip`` archive of one) holding
 - ``model.json``: architecture (registry name + config), input size, normalisation, embedding
   size, whether the weights are trained, the weights' sha256 and the model id;
 - ``calibration.json``: cosine thresholds per target false-accept rate and how they were measured;
-- ``MODEL_CARD.md``: training data, licences, figures, limits.
+- ``MODEL_CARD.md``: training data, licences, figures, limits;
+- ``embedder.onnx`` (optional): the same network as an ONNX graph for ONNX Runtime; ``model.json``'s
+  ``onnx`` entry names it with its sha256 (``facegate-train export-onnx`` writes both). It is not part of
+  the model id: it is a second encoding of the same weights, checked against them by the parity tests.
 
 The model id is a content hash of the architecture section and the weights, so any change to
 either gives a new id, and templates made by one model are never compared with another's.
@@ -39,7 +42,9 @@ WEIGHTS_FILE: Final = "weights.safetensors"
 CONFIG_FILE: Final = "model.json"
 CALIBRATION_FILE: Final = "calibration.json"
 CARD_FILE: Final = "MODEL_CARD.md"
+ONNX_FILE: Final = "embedder.onnx"
 PACKAGE_FILES: Final = (WEIGHTS_FILE, CONFIG_FILE, CALIBRATION_FILE, CARD_FILE)
+OPTIONAL_FILES: Final = (ONNX_FILE,)
 
 DEFAULT_PACKAGE_PATH: Final = Path(__file__).resolve().parent / "packages" / "default"
 
@@ -171,6 +176,8 @@ class ModelPackage:
     card: str
     meta: dict[str, Any]
     source: Path | None = None
+    onnx_graph: bytes | None = None
+    """The network as an ONNX graph (``embedder.onnx``, hash-checked), when the package carries one."""
 
 
 def compute_model_id(config: ModelConfig, weights_bytes: bytes, trained: bool) -> str:
@@ -253,6 +260,7 @@ def load_package(
     if calibration_json.get("model_id") != model_id:
         raise CorruptPackageError(f"{source}: {CALIBRATION_FILE} was measured for another model")
     calibration = Calibration.from_json(calibration_json)
+    onnx_graph = _onnx_graph(model_json, files, source)
 
     try:
         network = config.build_network()
@@ -274,6 +282,7 @@ def load_package(
         card=files[CARD_FILE].decode("utf-8", errors="replace"),
         meta=dict(meta),
         source=source,
+        onnx_graph=onnx_graph,
     )
     if not trained and warn_untrained:
         message = (
@@ -285,12 +294,44 @@ def load_package(
     return package
 
 
+def _onnx_graph(model_json: dict[str, Any], files: dict[str, bytes], source: Path) -> bytes | None:
+    """The package's ONNX graph, checked against the sha256 ``model.json`` records; ``None`` when it lists none.
+    A graph on disk that ``model.json`` does not list is ignored (nothing vouches for it)."""
+    entry = model_json.get("onnx")
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or entry.get("file") != ONNX_FILE or not isinstance(entry.get("sha256"), str):
+        raise CorruptPackageError(f"{CONFIG_FILE}: 'onnx' must be {{'file': '{ONNX_FILE}', 'sha256': ...}}")
+    graph = files.get(ONNX_FILE)
+    if graph is None:
+        raise MissingPackageFileError(f"{source}: {CONFIG_FILE} lists {ONNX_FILE} but the package lacks it")
+    if hashlib.sha256(graph).hexdigest() != entry["sha256"]:
+        raise CorruptPackageError(f"{source}: {ONNX_FILE} does not match the sha256 in {CONFIG_FILE}")
+    return graph
+
+
+def record_onnx_graph(path: str | Path, graph: bytes, *, opset: int, exporter: str) -> None:
+    """Write ``graph`` as the package folder's ``embedder.onnx`` and record it (file, sha256, opset, exporter) in
+    its ``model.json``. The model id does not change: the graph encodes the same weights."""
+    folder = Path(path)
+    model_json = _parse_json((folder / CONFIG_FILE).read_bytes(), CONFIG_FILE)
+    (folder / ONNX_FILE).write_bytes(graph)
+    model_json["onnx"] = {
+        "file": ONNX_FILE,
+        "sha256": hashlib.sha256(graph).hexdigest(),
+        "opset": opset,
+        "exporter": exporter,
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(model_json, indent=2) + "\n")
+
+
 def _read_files(source: Path) -> dict[str, bytes]:
     if source.is_dir():
         missing = [name for name in PACKAGE_FILES if not (source / name).is_file()]
         if missing:
             raise MissingPackageFileError(f"{source}: missing {', '.join(missing)}")
-        return {name: (source / name).read_bytes() for name in PACKAGE_FILES}
+        names = [*PACKAGE_FILES, *(name for name in OPTIONAL_FILES if (source / name).is_file())]
+        return {name: (source / name).read_bytes() for name in names}
     if not source.exists():
         raise MissingPackageFileError(f"no model package at {source}")
     members = _read_archive(source)
@@ -308,14 +349,14 @@ def _read_archive(source: Path) -> dict[str, bytes]:
             with zipfile.ZipFile(source) as zf:
                 for info in zf.infolist():
                     name = Path(info.filename).name
-                    if name in PACKAGE_FILES and not info.is_dir():
+                    if name in (*PACKAGE_FILES, *OPTIONAL_FILES) and not info.is_dir():
                         members[name] = zf.read(info)
         elif tarfile.is_tarfile(source):
             with tarfile.open(source) as tf:
                 for member in tf.getmembers():
                     name = Path(member.name).name
                     extracted = tf.extractfile(member) if member.isfile() else None
-                    if name in PACKAGE_FILES and extracted is not None:
+                    if name in (*PACKAGE_FILES, *OPTIONAL_FILES) and extracted is not None:
                         members[name] = extracted.read()
         else:
             raise CorruptPackageError(f"{source} is neither a package folder nor a zip/tar archive")

@@ -6,6 +6,7 @@ embedders of the app build their own ``Settings(...)`` and pass it to :func:`ser
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,25 @@ class Settings(BaseSettings):
         "fighting over them (measured faster on 2 cores under load).",
     )
     flip_tta: bool = Field(default=False, description="Add the mirrored face's embedding (slower, a bit more robust).")
+    inference_runtime: Literal["onnx", "torch"] = Field(
+        default="onnx",
+        description="onnx: MTCNN and the embedder on ONNX Runtime (the package's embedder.onnx; ~2× faster on a "
+        "CPU, the same faces and embeddings); torch: PyTorch, the reference the graphs are checked against. "
+        "ONNX Runtime uses torch_threads intra-op threads too.",
+    )
+    detect_max_pixels: int = Field(
+        default=1_000_000,
+        ge=10_000,
+        description="Frames larger than this are scaled down (antialiased) before detection, so a 36 MP photo "
+        "costs about what a 1 MP one does; the smallest face found becomes detector_min_face_px / s original "
+        "pixels for the scale s = sqrt(detect_max_pixels / pixels).",
+    )
+    access_max_pixels: int = Field(
+        default=8_000_000,
+        gt=0,
+        description="Largest accepted access-check frame, in pixels (enrolment photos: max_pixels). A door "
+        "camera's frames are small; a larger frame is refused (413 image_too_large) before it is decoded.",
+    )
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="Largest accepted image upload.")
     max_pixels: int = Field(default=40_000_000, gt=0, description="Largest accepted image, in pixels (W × H).")
     max_images_per_request: int = Field(
@@ -191,6 +211,10 @@ class Settings(BaseSettings):
     def image_limits(self) -> ImageLimits:
         """The decode guard's limits for uploaded images."""
         return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
+
+    def access_image_limits(self) -> ImageLimits:
+        """The decode guard's limits for access-check frames: ``access_max_pixels`` (never above ``max_pixels``)."""
+        return dataclasses.replace(self.image_limits(), max_pixels=min(self.max_pixels, self.access_max_pixels))
 
 
 @lru_cache(maxsize=1)

@@ -32,17 +32,25 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
     embedder = FaceEmbedder(
         settings.model_path,
         detector=FaceDetector(
-            device=device, min_face_size=settings.detector_min_face_px, factor=settings.detector_scale_factor
+            device=device,
+            min_face_size=settings.detector_min_face_px,
+            factor=settings.detector_scale_factor,
+            runtime=settings.inference_runtime,
+            max_pixels=settings.detect_max_pixels,
+            threads=settings.torch_threads,
         ),
         device=device,
         flip_tta=settings.flip_tta,
         image_limits=settings.image_limits(),
+        runtime=settings.inference_runtime,
+        threads=settings.torch_threads,
     )
     logger.info(
-        "model %s loaded from %s on %s in %.1f s (trained: %s)",
+        "model %s loaded from %s on %s (%s) in %.1f s (trained: %s)",
         embedder.model_id,
         embedder.package.source,
         embedder.device,
+        embedder.runtime,
         time.perf_counter() - started,
         embedder.package.trained,
     )

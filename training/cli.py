@@ -2,6 +2,8 @@
 
 facegate-train prepare --source celeba --images DIR --labels ../shared/data/celeba --out CACHE
 facegate-train prepare --source folder --images MY_PEOPLE --out CACHE
+facegate-train export-onnx PKG          (adds embedder.onnx to a package folder)
+facegate-train export-mtcnn [--out DIR]  (facenet-pytorch's P/R/O-Net as ONNX graphs, default models/mtcnn)
 facegate-train evaluate --package PKG --lfw-cache CACHE --lfw ../shared/data/lfw [--flip] [--reference dlib]
     [--calibrate] [--folds N] [--out results.json]
 facegate-train prepare --source lfw --images LFW --crop tight --out CACHE   (faces that fill the picture)
@@ -84,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     e = sub.add_parser("export", help="write the backbone of a run's last checkpoint as a model package")
     e.add_argument("run", type=Path)
     e.add_argument("--out", type=Path, required=True)
+    o = sub.add_parser("export-onnx", help="add the package's network as an ONNX graph (embedder.onnx)")
+    o.add_argument("package", type=Path)
+    m = sub.add_parser("export-mtcnn", help="write facenet-pytorch's MTCNN stages as ONNX graphs")
+    m.add_argument("--out", type=Path, default=None, help="default: models/mtcnn (the graphs the service loads)")
     from training.evaluation.lfw import add_evaluate_arguments
 
     add_evaluate_arguments(
@@ -111,6 +117,18 @@ def main(argv: list[str] | None = None) -> None:
 
         package = export_package(args.run, args.out)
         logging.getLogger("training").info("wrote %s (%s, trained=%s)", args.out, package.model_id, package.trained)
+        return
+    if args.command == "export-onnx":
+        from training.export import export_onnx
+
+        graph = export_onnx(args.package)
+        logging.getLogger("training").info("wrote %s/embedder.onnx (%d bytes)", args.package, len(graph))
+        return
+    if args.command == "export-mtcnn":
+        from models.mtcnn_onnx import MTCNN_DIR, export_mtcnn
+
+        for path in export_mtcnn(args.out or MTCNN_DIR):
+            logging.getLogger("training").info("wrote %s", path)
         return
     if args.command == "fit":
         from training.config import load_config

@@ -134,3 +134,49 @@ def export_package(run_dir: Path, out: Path, *, trained_note: str = "") -> Model
     (out / "MODEL_CARD.md").write_text(card)
     package.card = card
     return package
+
+
+ONNX_OPSET = 17
+
+
+def export_onnx(package_dir: Path, *, opset: int = ONNX_OPSET) -> bytes:
+    """Add the package's network as an ONNX graph (``embedder.onnx``, float32, dynamic batch) and record it in
+    ``model.json``; the model id stays (the graph encodes the same weights). Returns the graph's bytes.
+
+    The graph is loaded back with ONNX Runtime and must reproduce the PyTorch embeddings of random inputs to
+    cosine ≥ 0.9999 before it is written (tests/models/test_runtime_parity.py checks real faces).
+    """
+    import io
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from models.package import load_package, record_onnx_graph
+
+    package = load_package(package_dir, warn_untrained=False)
+    size = package.config.input_size
+    network = package.network.eval()
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        network,
+        (torch.zeros(1, 3, size, size),),
+        buffer,
+        input_names=["input"],
+        output_names=["embedding"],
+        dynamic_axes={"input": {0: "n"}, "embedding": {0: "n"}},
+        opset_version=opset,
+        dynamo=False,
+    )
+    graph = buffer.getvalue()
+    probe = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, size, size, generator=probe) * 2 - 1
+    with torch.inference_mode():
+        expected = torch.nn.functional.normalize(network(x), dim=1).numpy()
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x.numpy()})[0]
+    got = got / np.linalg.norm(got, axis=1, keepdims=True)
+    worst = float((got * expected).sum(axis=1).min())
+    if worst < 0.9999:
+        raise RuntimeError(f"the exported graph disagrees with the network: cosine {worst:.6f} < 0.9999")
+    record_onnx_graph(package_dir, graph, opset=opset, exporter=f"torch {torch.__version__}")
+    return graph

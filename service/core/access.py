@@ -78,7 +78,7 @@ def check_access(
     arrays = []
     for data in frames:
         begin = time.perf_counter()
-        arrays.append(decode_image(data, runtime.embedder.image_limits))
+        arrays.append(decode_image(data, runtime.settings.access_image_limits()))
         check.lap("decode", begin)
     try:
         return _decide(check, arrays)

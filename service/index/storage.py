@@ -6,8 +6,9 @@ Layout (little-endian)::
     meta: UTF-8 JSON {"model_id", "revision", "dim", "kind", "count"}
     payload: template ids int64[count] | person ids int64[count] | vectors float32[count × dim]
 
-Only the vectors are kept, not faiss's structure: the structure is rebuilt on load, so a faiss upgrade never
-strands a file and there is one format for every index kind. The file is a cache (SQL is the source of truth):
+This file keeps the vectors, for every index kind; an HNSW graph is saved beside it by faiss
+(:mod:`service.index.graphfile`) and used on load when it matches this file, else rebuilt from these vectors,
+so a faiss upgrade never strands a file. The file is a cache (SQL is the source of truth):
 anything wrong with it is an :class:`IndexFileError` and the caller rebuilds from SQL.
 
 Writes are atomic: a temporary file in the same folder, fsync, ``os.replace``, fsync of the folder. A crash
@@ -42,10 +43,12 @@ class IndexSnapshot:
     template_ids: np.ndarray
     person_ids: np.ndarray
     vectors: np.ndarray
+    checksum: bytes = b""
+    """The file's SHA-256 of meta + payload (set when read or written): what a saved HNSW graph is tied to."""
 
 
-def write_index_file(path: Path, snapshot: IndexSnapshot) -> None:
-    """Write ``snapshot`` to ``path`` atomically (its folder is created)."""
+def write_index_file(path: Path, snapshot: IndexSnapshot) -> bytes:
+    """Write ``snapshot`` to ``path`` atomically (its folder is created); returns the file's checksum."""
     stamp, n = snapshot.stamp, len(snapshot.template_ids)
     if snapshot.vectors.shape != (n, stamp.dim) or snapshot.person_ids.shape != (n,):
         raise ValueError(f"inconsistent snapshot: {n} ids, {snapshot.person_ids.shape}, {snapshot.vectors.shape}")
@@ -62,15 +65,19 @@ def write_index_file(path: Path, snapshot: IndexSnapshot) -> None:
         digest.update(part.data)
     header = _HEADER.pack(MAGIC, VERSION, len(meta), sum(p.nbytes for p in parts), digest.digest())
 
+    atomic_write(path, [header, meta, *(part.data for part in parts)])
+    return digest.digest()
+
+
+def atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
+    """Write ``chunks`` to ``path``: a temporary file in the same folder, fsync, ``os.replace``, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer, so two threads saving at once cannot interleave in one temporary file.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         with tmp.open("wb") as fh:
-            fh.write(header)
-            fh.write(meta)
-            for part in parts:
-                fh.write(part.data)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -119,7 +126,8 @@ def read_index_file(path: Path) -> IndexSnapshot:
     ids = np.frombuffer(payload, dtype="<i8", count=count).astype(np.int64, copy=False)
     persons = np.frombuffer(payload, dtype="<i8", count=count, offset=8 * count).astype(np.int64, copy=False)
     vectors = np.frombuffer(payload, dtype="<f4", count=count * stamp.dim, offset=16 * count)
-    return IndexSnapshot(stamp, ids, persons, vectors.reshape(count, stamp.dim).astype(np.float32, copy=False))
+    vectors = vectors.reshape(count, stamp.dim).astype(np.float32, copy=False)
+    return IndexSnapshot(stamp, ids, persons, vectors, checksum=checksum)
 
 
 def _fsync_folder(folder: Path) -> None:

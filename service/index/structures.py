@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import faiss
 import numpy as np
 
+from service.index.graphfile import SavedGraph
 from service.index.types import IndexConfig
 
 Searched = tuple[np.ndarray, np.ndarray]
@@ -147,6 +148,38 @@ class HnswStructure:
 
     def configure_search(self, config: IndexConfig) -> None:
         self._ef_search = config.hnsw_ef_search
+
+    def saved(self) -> SavedGraph:
+        """The graph as :mod:`service.index.graphfile` saves it (a copy: faiss's serialisation, the node map)."""
+        nodes = int(self._index.ntotal)
+        return SavedGraph(
+            node_template_ids=self._label_tid[:nodes].copy(),
+            alive=self._alive[: (nodes + 7) // 8].copy(),
+            faiss_bytes=faiss.serialize_index(self._index),
+        )
+
+    @classmethod
+    def restored(cls, dim: int, config: IndexConfig, index: faiss.Index, graph: SavedGraph) -> HnswStructure:
+        """A structure around a graph read back from its file (no node is re-inserted)."""
+        if not isinstance(index, faiss.IndexHNSWFlat) or index.d != dim:
+            raise ValueError(f"not an HNSW index of dimension {dim}")
+        structure = cls(dim, config)
+        structure._index = index
+        nodes = len(graph.node_template_ids)
+        structure._label_tid = graph.node_template_ids.copy()
+        structure._alive = graph.alive.copy()
+        labels = np.arange(nodes, dtype=np.int64)
+        live = (structure._alive[labels >> 3] >> (labels & 7).astype(np.uint8)) & 1
+        structure._label_of = dict(
+            zip(graph.node_template_ids[live == 1].tolist(), labels[live == 1].tolist(), strict=True)
+        )
+        if len(structure._label_of) != int(live.sum()):
+            raise ValueError("two live nodes hold the same template")
+        return structure
+
+    @property
+    def live_template_ids(self) -> frozenset[int]:
+        return frozenset(self._label_of)
 
     @property
     def dead_fraction(self) -> float:

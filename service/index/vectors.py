@@ -24,6 +24,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from service.index.graphfile import graph_path, read_graph_file, write_graph_file
 from service.index.storage import IndexSnapshot, read_index_file, write_index_file
 from service.index.structures import HnswStructure, IvfStructure, Searched, VectorStore, exact_search
 from service.index.types import IndexConfig, IndexFileError, IndexKind, IndexStamp, PersonHit
@@ -264,28 +265,60 @@ class VectorIndex:
     # -- persistence --------------------------------------------------------------------------------------------
 
     def save(self, path: Path, stamp: IndexStamp) -> None:
-        """Write the templates to ``path`` atomically (see :mod:`service.index.storage`). The copy is taken under
-        the lock; the slow write is not."""
+        """Write the templates to ``path`` atomically (see :mod:`service.index.storage`) and, for an HNSW index,
+        its graph beside it (:mod:`service.index.graphfile`), so that a restart loads the graph instead of
+        rebuilding it. The copies are taken under the lock (the graph's serialisation is a memory copy: ~0.1 s
+        at 10^5 templates); the slow writes are not."""
         if stamp.dim != self._dim:
             raise ValueError(f"stamp says dim {stamp.dim}, the index has {self._dim}")
         with self._lock:
             store = self._store
             snapshot = IndexSnapshot(stamp, store.template_ids.copy(), store.person_ids.copy(), store.vectors.copy())
-        write_index_file(path, snapshot)
+            graph = self._ann.saved() if isinstance(self._ann, HnswStructure) else None
+        checksum = write_index_file(path, snapshot)
+        if graph is not None:
+            write_graph_file(graph_path(path), graph, checksum)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                graph_path(path).unlink()  # a graph of an older file is never used; do not leave it lying about
 
     @classmethod
     def load(cls, path: Path, *, dim: int, config: IndexConfig | None = None) -> tuple[VectorIndex, IndexStamp]:
         """The index saved at ``path``, built for ``config``, and its stamp. :class:`IndexFileError` when the file
-        is missing, unreadable, truncated, corrupt, of another dimension or holds vectors that are not unit."""
+        is missing, unreadable, truncated, corrupt, of another dimension or holds vectors that are not unit.
+        An HNSW index takes its saved graph when that graph was saved with this very file and holds exactly its
+        templates; otherwise it builds the graph from the vectors (logged)."""
         snapshot = read_index_file(path)
         if snapshot.stamp.dim != dim:
             raise IndexFileError(f"index file {path} holds {snapshot.stamp.dim}-d vectors, expected {dim}")
         index = cls(dim, config)
         try:
-            index.add(snapshot.template_ids, snapshot.person_ids, snapshot.vectors)
+            additions = index._check_additions(snapshot.template_ids, snapshot.person_ids, snapshot.vectors)
         except ValueError as exc:
             raise IndexFileError(f"index file {path} holds invalid templates: {exc}") from exc
+        graph = index._saved_graph(path, snapshot) if index._config.kind == "hnsw" and len(additions[0]) else None
+        if graph is None:
+            index.add(*additions)
+            return index, snapshot.stamp
+        with index._lock:
+            index._store.upsert(*additions)
+            index._ann = graph
+        logger.info("index graph loaded from %s (%d nodes)", graph_path(path), len(graph.live_template_ids))
         return index, snapshot.stamp
+
+    def _saved_graph(self, path: Path, snapshot: IndexSnapshot) -> HnswStructure | None:
+        """The graph saved beside ``path`` if it belongs to this very file, else None (and why, logged)."""
+        where = graph_path(path)
+        try:
+            faiss_index, saved = read_graph_file(where, snapshot.checksum)
+            structure = HnswStructure.restored(self._dim, self._config, faiss_index, saved)
+        except (IndexFileError, ValueError) as exc:
+            logger.info("index graph not loaded, building it from the vectors: %s", exc)
+            return None
+        if structure.live_template_ids != frozenset(snapshot.template_ids.tolist()):
+            logger.warning("index graph %s does not hold the index file's templates: building it", where)
+            return None
+        return structure
 
 
 def _ids(values: np.ndarray, name: str) -> np.ndarray:

@@ -17,7 +17,16 @@ import pytest
 from models.alignment import align_face
 from models.detection import Detection, FaceDetector, select_subject
 from models.embedder import FaceEmbedder
-from models.framing import OUTSIDE_FILL, add_frame, cut, detect_framed, frame_width, shift_detection, tight_box
+from models.framing import (
+    OUTSIDE_FILL,
+    add_frame,
+    cut,
+    detect_framed,
+    frame_width,
+    reaches_edge,
+    shift_detection,
+    tight_box,
+)
 from models.imageio import decode_image
 
 EYE_TOLERANCE = 0.08  # of the eye distance: framed tight crops measured 0.013–0.048
@@ -40,19 +49,39 @@ def test_add_frame_places_the_picture_inside_a_black_border() -> None:
 def test_detect_framed_maps_boxes_and_landmarks_back() -> None:
     seen: list[tuple[int, ...]] = []
 
-    def raw(images: list[np.ndarray]) -> list[list[Detection]]:  # a face drawn 30 px into each framed image
+    def raw(images: list[np.ndarray]) -> list[list[Detection]]:
+        # Unframed: a face reaching past the left edge; framed: the same face 30 px into the framed image.
         seen.extend(image.shape for image in images)
+        x1 = 30 if images[0].shape[0] == 120 else -5
         return [
-            [Detection(box=np.array([30, 30, 60, 70], np.float32), landmarks=np.full((5, 2), 40, np.float32), score=1)]
+            [Detection(box=np.array([x1, 30, 60, 70], np.float32), landmarks=np.full((5, 2), 40, np.float32), score=1)]
             for _ in images
         ]
 
     out = detect_framed(raw, [np.zeros((100, 80, 3), np.uint8)], margin=0.1)  # frame of 10 px (the longer side)
-    assert seen == [(120, 100, 3)]
+    assert seen == [(100, 80, 3), (120, 100, 3)]
     np.testing.assert_allclose(out[0][0].box, [20, 20, 50, 60])
     np.testing.assert_allclose(out[0][0].landmarks, np.full((5, 2), 30))
     assert frame_width((30, 8000, 3), 0.25) == 15  # a strip: the long side counts as twice the short one
     assert shift_detection(out[0][0], 0, 0).score == 1
+
+
+def test_a_centred_face_costs_one_plain_pass_and_no_face_a_framed_one() -> None:
+    seen: list[tuple[int, ...]] = []
+
+    def centred(images: list[np.ndarray]) -> list[list[Detection]]:
+        seen.extend(image.shape for image in images)
+        box = np.array([30, 30, 60, 70], np.float32)  # grown by 10% it stays inside 100x80
+        return [[Detection(box=box, landmarks=np.full((5, 2), 40, np.float32), score=1)] for _ in images]
+
+    out = detect_framed(centred, [np.zeros((100, 80, 3), np.uint8)], margin=0.1)
+    assert seen == [(100, 80, 3)]
+    np.testing.assert_allclose(out[0][0].box, [30, 30, 60, 70])
+
+    seen.clear()
+    assert detect_framed(lambda images: [[] for _ in images], [np.zeros((100, 80, 3), np.uint8)], 0.1) == [[]]
+    assert not reaches_edge(centred([np.zeros((100, 80, 3), np.uint8)])[0], (100, 80, 3))
+    assert reaches_edge([], (100, 80, 3))
 
 
 def test_alignment_fills_outside_the_picture_with_the_shared_fill(fixture_face_paths: list[Path]) -> None:

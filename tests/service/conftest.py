@@ -22,6 +22,7 @@ from service.main import create_app
 # Small limits so that the over-limit cases stay cheap to build and send.
 MAX_UPLOAD_BYTES = 256 * 1024
 MAX_PIXELS = 1_000_000
+ACCESS_MAX_PIXELS = 500_000  # tighter for door frames than for enrolment photos, as in production
 
 
 # The session's admin key, given to the app as the operator's first admin key (FACEGATE_ADMIN_KEY).
@@ -39,6 +40,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         flip_tta=False,
         max_upload_bytes=MAX_UPLOAD_BYTES,
         max_pixels=MAX_PIXELS,
+        access_max_pixels=ACCESS_MAX_PIXELS,
         log_level="INFO",
         database_url=f"sqlite:///{folder / 'facegate.db'}",
         index_path=folder / "index.fgi",

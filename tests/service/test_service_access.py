@@ -11,6 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from service.config import Settings
+
 
 def _png(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
@@ -117,3 +119,25 @@ def test_metrics_count_decisions(admin: TestClient, door: int) -> None:
     assert 'facegate_decisions_total{decision="denied",reason="no_face"}' in text
     assert 'facegate_stage_seconds_bucket{le="0.005",stage="detect"}' in text
     assert "facegate_index_templates" in text and "facegate_http_requests_total" in text
+
+
+def test_access_frames_have_a_tighter_pixel_limit_than_enrolment_photos(
+    admin: TestClient, door: int, fixture_face_paths: list[Path], settings: Settings
+) -> None:
+    """An 800×800 photo (640,000 px: over access_max_pixels, under max_pixels) is refused as a door frame with a
+    413 image_too_large that decides and logs nothing, while the detect endpoint (enrolment's limits) finds its
+    face."""
+    face = Image.open(fixture_face_paths[0]).convert("RGB").resize((800, 800), Image.Resampling.BICUBIC)
+    assert settings.access_max_pixels < 800 * 800 <= settings.max_pixels
+    buffer = io.BytesIO()
+    face.save(buffer, format="JPEG", quality=85)
+    before = _log_total(admin, door)
+    files = [("frames", ("big.jpg", buffer.getvalue(), "image/jpeg"))]
+    response = admin.post("/v1/access/check", data={"door_id": str(door)}, files=files)
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "image_too_large"
+    assert _log_total(admin, door) == before
+    found = admin.post("/v1/faces/detect", files={"image": ("big.jpg", buffer.getvalue(), "image/jpeg")})
+    assert found.status_code == 200, found.text
+    assert found.json()["faces"], found.json()

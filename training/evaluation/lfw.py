@@ -424,6 +424,12 @@ def add_evaluate_arguments(e: argparse.ArgumentParser) -> None:
     e.add_argument("--roc", type=Path, default=None, help="ROC/DET plot (default: --out with .png)")
     e.add_argument("--device", default=None, help="torch device (default: a GPU if present)")
     e.add_argument("--batch-size", type=int, default=256)
+    e.add_argument(
+        "--runtime",
+        choices=["torch", "onnx"],
+        default="torch",
+        help="embed with PyTorch (the reference) or the package's embedder.onnx on ONNX Runtime",
+    )
 
 
 def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
@@ -441,8 +447,12 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"{package.source} is UNTRAINED: refusing to calibrate it (--allow-untrained to force)")
     if args.calibrate and (package.source is None or not package.source.is_dir()):
         raise SystemExit(f"--calibrate needs a package folder, got {package.source}")
-    embedder = FaceEmbedder(package, device=args.device, flip_tta=args.flip, batch_size=args.batch_size)
+    runtime = getattr(args, "runtime", "torch")
+    embedder = FaceEmbedder(
+        package, device=args.device, flip_tta=args.flip, batch_size=args.batch_size, runtime=runtime, threads=2
+    )
     name = f"facegate {package.model_id}{' +flip' if args.flip else ''}{'' if package.trained else ' (UNTRAINED)'}"
+    name += " (onnx)" if runtime == "onnx" else ""
 
     only = frozenset(args.only_files.read_text().split()) if getattr(args, "only_files", None) else None
     evaluation = LfwEvaluation(args.lfw, args.lfw_cache, view1=not args.no_view1, folds=args.folds, only_files=only)
