@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from service.core.policy import Reason
 
 
@@ -85,3 +87,18 @@ def combine_frames(matches: Sequence[Match]) -> Match:
         margin=min(margins) if margins else None,
         reason=None,
     )
+
+
+def fuse_frames(embeddings: np.ndarray) -> np.ndarray:
+    """One embedding for several frames (or templates) of one face: the mean of the unit rows ``(F, E)``,
+    renormalised ``-> (E,)``. Averaging cancels part of each frame's noise (pose, blur, expression), so the fused
+    vector sits nearer the person's centre than most single frames."""
+    rows = np.asarray(embeddings, dtype=np.float32)
+    if rows.ndim != 2 or len(rows) == 0:
+        raise ValueError(f"expected embeddings (F, E) with F >= 1, got {rows.shape}")
+    mean = rows.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if not np.isfinite(norm) or norm <= 1e-6:
+        raise ValueError("the frames' embeddings cancel out: nothing to fuse")
+    fused: np.ndarray = (mean / norm).astype(np.float32)
+    return fused
