@@ -88,16 +88,21 @@ def celeba_held_out(identities: np.ndarray, val_identities: int = 300, seed: int
     return {names[i] for i in np.unique(val.labels)}
 
 
+PER_PERSON = 10
+
+
 @dataclass
 class Protocol:
-    """Who is enrolled and who probes, in index terms (row numbers into ``faces.embeddings``).
+    """Who is enrolled and who probes, in index terms (row numbers into ``faces.embeddings``); every LFW
+    person counts with their first ``PER_PERSON`` images at most.
 
     - ``mated[i]``: an LFW person of half A (several images): ``images`` rows, the first enrolled;
-    - ``strangers``: rows of LFW people never enrolled (half B and every single-image person);
+    - ``strangers``: every image of the LFW people of half B (several images each), never enrolled;
     - ``stranger_sequences``: up to 10 windows of 3 consecutive images of each half-B person with 3+ images
       (a stranger seen by the door camera for 3 frames);
-    - ``fillers``: one row per filler "person": first one image per CelebA training identity, then the other
-      images of those identities, then the in-the-wild crops, each as its own one-image person.
+    - ``fillers``: one row per filler person: every single-image LFW person, then one image per CelebA training
+      identity, then the other images of those identities (then each is its own one-image "person"), then
+      any ``extra`` faces.
     """
 
     embeddings: np.ndarray
@@ -116,13 +121,17 @@ def build_protocol(lfw: Faces, celeba_train: Faces, wild: Faces | None, *, seed:
     rows_of: dict[str, list[int]] = {}
     for i, identity in enumerate(lfw.identities.tolist()):
         rows_of.setdefault(identity, []).append(i)
+    # at most PER_PERSON images of anyone, so that a few people with hundreds (G. W. Bush: 530) do not dominate
+    rows_of = {name: rows[:PER_PERSON] for name, rows in rows_of.items()}
     several = sorted(name for name, rows in rows_of.items() if len(rows) > 1)
     order = np.random.default_rng(seed).permutation(len(several))
     half_a = {several[i] for i in order[: len(several) // 2]}
     mated = [np.array(rows_of[name]) for name in (several[i] for i in order[: len(several) // 2])]
-    strangers = np.array(sorted(i for name, rows in rows_of.items() if name not in half_a for i in rows))
+    half_b = set(several) - half_a
+    strangers = np.array(sorted(i for name, rows in rows_of.items() if name in half_b for i in rows))
+    singles = sorted(rows[0] for rows in rows_of.values() if len(rows) == 1)
     sequences = []
-    for name in sorted(set(several) - half_a):
+    for name in sorted(half_b):
         rows = rows_of[name]
         sequences += [np.array(rows[s : s + 3]) for s in range(0, min(len(rows) - 2, 30), 3)]
     first: list[int] = []
@@ -137,6 +146,6 @@ def build_protocol(lfw: Faces, celeba_train: Faces, wild: Faces | None, *, seed:
         mated=mated,
         strangers=strangers,
         stranger_sequences=sequences,
-        fillers=np.array(first + rest + extra),
-        distinct_filler_identities=len(seen),
+        fillers=np.array(singles + first + rest + extra),
+        distinct_filler_identities=len(singles) + len(seen),
     )

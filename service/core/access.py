@@ -20,7 +20,7 @@ import numpy as np
 
 from models.imageio import decode_image
 from service.core.analysis import QualityIssue, SubjectFace, Timings, analyse_array
-from service.core.matching import Match, MatchRule, combine_frames, fuse_frames, match_face
+from service.core.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
 from service.core.policy import Reason, Subject, decide_rights
 from service.db.models import Decision, Door, Person, PersonStatus
 from service.db.types import utcnow
@@ -111,11 +111,15 @@ def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
     check.threshold, check.gallery_size = in_force.threshold, in_force.gallery_size
     rule = MatchRule(threshold=in_force.threshold, margin=runtime.settings.match_margin)
     k = runtime.settings.top_k
-    if runtime.settings.frame_fusion == "fused" or len(embeddings) == 1:
-        combined = match_face(runtime.index.index.search(fuse_frames(np.stack(embeddings)), k)[0], rule)
+    index = runtime.index.index
+    frame_hits = index.search(np.stack(embeddings), k)
+    combined: Match
+    if len(embeddings) == 1:
+        combined = match_face(frame_hits[0], rule)
+    elif runtime.settings.frame_fusion == "fused":
+        combined = match_fused(index.search(fuse_frames(np.stack(embeddings)), k)[0], frame_hits, rule)
     else:
-        matches: list[Match] = [match_face(hits, rule) for hits in runtime.index.index.search(np.stack(embeddings), k)]
-        combined = combine_frames(matches)
+        combined = combine_frames([match_face(hits, rule) for hits in frame_hits])
     check.lap("search", begin)
     if not combined.matched or combined.person_id is None:
         return check.finish(combined.reason or Reason.UNKNOWN_FACE, match=combined)

@@ -78,7 +78,7 @@ def test_json_round_trip_in_calibration() -> None:
 def test_bad_tail_is_a_corrupt_package(change) -> None:  # type: ignore[no-untyped-def]
     data = Calibration(True, (ThresholdPoint(1e-3, 0.35),), "", {}, TAIL).to_json()
     change(data["impostor_tail"])
-    with pytest.raises(CorruptPackageError, match="calibration.json"):
+    with pytest.raises(CorruptPackageError, match=r"calibration\.json"):
         Calibration.from_json(data)
     with pytest.raises(TailError):
         ImpostorTail.from_json(data["impostor_tail"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from models.embedder import FaceEmbedder
-from service.core.matching import Match, MatchRule, combine_frames, fuse_frames, match_face
+from service.core.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
 from service.core.threshold import gallery_threshold
 from service.index.vectors import VectorIndex
 
@@ -34,9 +34,10 @@ def faces(lfw_dir: Path, embedder: FaceEmbedder) -> tuple[list[np.ndarray], list
 
 
 def _decide(index: VectorIndex, rule: MatchRule, frames: np.ndarray, how: str) -> Match:
+    frame_hits = index.search(frames, 5)
     if how == "fused":
-        return match_face(index.search(fuse_frames(frames), 5)[0], rule)
-    return combine_frames([match_face(hits, rule) for hits in index.search(frames, 5)])
+        return match_fused(index.search(fuse_frames(frames), 5)[0], frame_hits, rule)
+    return combine_frames([match_face(hits, rule) for hits in frame_hits])
 
 
 def test_fused_frames_on_real_faces(faces: tuple[list[np.ndarray], list[np.ndarray]], default_package) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,6 @@ from models.package import Calibration, ThresholdPoint
 from service.core.threshold import gallery_threshold
 from training.evaluation.tail_fit import fit_tail, gpd_pwm
 
-
 NORMAL = NormalDist()
 
 
