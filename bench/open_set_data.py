@@ -65,7 +65,10 @@ def embed_cache(
             shard = np.load(manifest.with_suffix(".npy"), mmap_mode="r")
             crops = np.stack([np.asarray(shard[row["row"]]) for row in ok]) if ok else np.zeros((0, 112, 112, 3))
             embedded = embedder.embed_crops(crops.astype(np.uint8)) if ok else np.zeros((0, 512), np.float32)
-            np.savez(out, embeddings=embedded, identities=np.array([row["identity"] for row in ok]))
+            tmp = out.with_suffix(".tmp")
+            with tmp.open("wb") as fh:  # written whole, then renamed: a reader never sees half a shard
+                np.savez(fh, embeddings=embedded, identities=np.array([row["identity"] for row in ok]))
+            tmp.replace(out)
             logger.info("%s %s: %d faces embedded (%.0f s)", name, manifest.name, len(ok), time.perf_counter() - start)
         data = np.load(out)
         chunks.append(data["embeddings"].astype(np.float32))
