@@ -304,6 +304,48 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """Every table for BENCHMARKS.md from a result file (``--report``): decisions, frames, templates, transfer."""
+    results = report["sizes"]
+    out = [
+        table(results),
+        "",
+        "| enrolled | target FPIR | frames | rule | FNIR | FPIR (3-frame strangers) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for row in r["frames"]:
+            out.append(
+                f"| {r['gallery']:,} | {row['target_fpir']:g} | {row['frames']} | {row['rule']} | {row['fnir']:.3f} | "
+                f"{row['fpir']:.2e} ({row['false_positives']}/{row['stranger_probes']}) |"
+            )
+    out += [
+        "",
+        "| enrolled | target FPIR | templates | FNIR | FPIR | wrong-person share |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for row in r["templates_rule"]:
+            out.append(
+                f"| {r['gallery']:,} | {row['target_fpir']:g} | {row['templates']} | {row['fnir']:.3f} | "
+                f"{row['fpir']:.2e} ({row['false_positives']}/{row['stranger_probes']}) | "
+                f"{row['wrong_person_share']:.1e} |"
+            )
+    out += ["", "| set | per-comparison FAR set | threshold | measured FAR | impostor pairs |", "|---|---|---|---|---|"]
+    for name, rows in report["transfer"].items():
+        for row in rows:
+            out.append(
+                f"| {name} | {row['far']:g} | {row['threshold']:.3f} | {row['measured_far']:.2e} | {row['pairs']:,} |"
+            )
+    out += ["", "| enrolled | seconds (enrol, search, total) | probes |", "|---|---|---|"]
+    for r in results:
+        sec = r["seconds"]
+        out.append(
+            f"| {r['gallery']:,} | {sec['enrol']:.1f}, {sec['search']:.1f}, {sec['total']:.0f} | {sec['probes']:,} |"
+        )
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=Path("/work/data/i12"), help="embedding cache (outside the repo)")
@@ -315,7 +357,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10_000, 100_000])
     ap.add_argument("--write-calibration", action="store_true", help="store the calibration in the shipped package")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument("--report", type=Path, help="print the markdown tables of an existing result file and stop")
     args = ap.parse_args(argv)
+    if args.report:
+        sys.stdout.write(markdown(json.loads(args.report.read_text())) + "\n")
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = time.perf_counter()
     package = load_package()
@@ -366,8 +412,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     stem = args.out / f"open_set-{dt.date.today().isoformat()}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     plot(results, stem.with_suffix(".png"))
-    sys.stdout.write(table(results) + "\n")
-    sys.stdout.write(json.dumps({"transfer": report["transfer"], "data": report["data"]}, indent=1) + "\n")
+    sys.stdout.write(markdown(report) + "\n")
+    sys.stdout.write(json.dumps(report["data"], indent=1) + "\n")
 
 
 if __name__ == "__main__":
