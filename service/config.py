@@ -79,9 +79,9 @@ class Settings(BaseSettings):
         default=0.05, ge=0, le=2, description="Best person's score minus the next person's must reach this."
     )
     frame_fusion: Literal["fused", "all_agree"] = Field(
-        default="fused",
-        description="Several frames per check: fuse their embeddings and match once, or match each and require "
-        "all to agree (bench/open_set.py measures both).",
+        default="all_agree",
+        description="Several frames per check: all_agree (each frame must match the same person) or fused (mean "
+        "embedding matched once: lower FNIR, but the FPIR set is not held; BENCHMARKS.md, open-set).",
     )
     top_k: int = Field(default=5, ge=1, le=100, description="People the index returns per face before matching.")
 

@@ -1,8 +1,8 @@
 """The access decision: door + frames → granted or denied, with a reason, always written to the access log.
 
 decode (4xx for a bad image: nothing decided) → per frame: detect → subject → quality gate → align → embed →
-search → match rule → frames combined (``frame_fusion``: the frames' embeddings fused and matched once, or every
-frame matched and required to agree) → rights (person status and validity, rules at the
+search → match rule → frames combined (``frame_fusion``: every frame matched and required to agree, the default, or
+the frames' embeddings fused and matched once) → rights (person status and validity, rules at the
 door's local time) → decision → log. Any failure after decoding denies with ``internal_error`` and is still logged
 (fail closed). Blocking: the HTTP layer runs it in a worker thread.
 """
