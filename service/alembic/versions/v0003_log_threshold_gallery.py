@@ -6,7 +6,7 @@ recreated with the two new ones (otherwise an UPDATE that changed only them woul
 compares whole rows and needs nothing.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -18,12 +18,12 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _LOG_REFERENCES = ("door_id", "key_id", "person_id")
-_LOG_VALUES_0001 = (
+_LOG_VALUES_BEFORE = (
     "id",
     "ts",
     "door_name",
@@ -35,6 +35,7 @@ _LOG_VALUES_0001 = (
     "quality",
     "latency_ms",
     "model_id",
+    "rule_id",  # revision 0002
 )
 _NEW = ("threshold", "gallery_size")
 _REFUSED = "access_log is append-only"
@@ -44,19 +45,19 @@ def upgrade() -> None:
     op.add_column("access_log", sa.Column("threshold", sa.Float(), nullable=True))
     op.add_column("access_log", sa.Column("gallery_size", sa.Integer(), nullable=True))
     if op.get_context().dialect.name != "postgresql":
-        _sqlite_update_guard(_LOG_VALUES_0001 + _NEW)
+        _sqlite_update_guard(_LOG_VALUES_BEFORE + _NEW)
 
 
 def downgrade() -> None:
     if op.get_context().dialect.name != "postgresql":
-        _sqlite_update_guard(_LOG_VALUES_0001)
+        _sqlite_update_guard(_LOG_VALUES_BEFORE)
     with op.batch_alter_table("access_log", recreate="never") as batch:
         batch.drop_column("gallery_size")
         batch.drop_column("threshold")
 
 
 def _sqlite_update_guard(values: tuple[str, ...]) -> None:
-    """(Re)create SQLite's UPDATE guard naming ``values``: as 0001 wrote it, with these columns."""
+    """(Re)create SQLite's UPDATE guard naming ``values``: as 0001 and 0002 wrote it, with these columns."""
     op.execute("DROP TRIGGER IF EXISTS access_log_no_update")
     unchanged = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in values)
     references_kept = " AND ".join(f"(NEW.{c} IS NULL OR NEW.{c} IS OLD.{c})" for c in _LOG_REFERENCES)
