@@ -57,7 +57,7 @@ def check(
                 ("score", answer.score),
                 ("margin", answer.margin),
                 ("threshold", answer.threshold),
-                ("gallery size", answer.gallery_size),
+                ("gallery", answer.gallery_size),  # templates the threshold was derived for
                 ("frames", f"{answer.usable_frames} usable of {answer.frames}"),
                 ("latency", f"{answer.latency_ms:.0f} ms"),
                 ("log entry", answer.log_id),
