@@ -34,6 +34,7 @@ from safetensors.torch import save as save_safetensors
 from torch import nn
 
 from models.registry import UnknownBackboneError, build_backbone
+from models.tail import ImpostorTail, TailError
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class Calibration:
     thresholds: tuple[ThresholdPoint, ...] = ()
     measured_on: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
+    # The impostor score tail (open-set thresholds per gallery size); None in packages calibrated before it.
+    tail: ImpostorTail | None = None
 
     def threshold_for(self, far: float) -> float:
         """The threshold measured for exactly ``far``; raises when the package has none."""
@@ -128,12 +131,15 @@ class Calibration:
         raise ModelPackageError(f"no threshold calibrated for FAR {far:g}; available: {available}")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "calibrated": self.calibrated,
             "measured_on": self.measured_on,
             "thresholds": [{"far": p.far, "threshold": p.threshold, "tar": p.tar} for p in self.thresholds],
             "metrics": self.metrics,
         }
+        if self.tail is not None:
+            data["impostor_tail"] = self.tail.to_json()
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> Calibration:
@@ -156,11 +162,16 @@ class Calibration:
             raise CorruptPackageError(
                 f"{CALIBRATION_FILE}: 'calibrated' is {data['calibrated']} but it lists {len(points)} thresholds"
             )
+        try:
+            tail = ImpostorTail.from_json(data["impostor_tail"]) if "impostor_tail" in data else None
+        except TailError as exc:
+            raise CorruptPackageError(f"{CALIBRATION_FILE}: {exc}") from exc
         return cls(
             calibrated=data["calibrated"],
             thresholds=tuple(sorted(points, key=lambda p: p.far)),
             measured_on=str(data.get("measured_on", "")),
             metrics=dict(metrics),
+            tail=tail,
         )
 
 

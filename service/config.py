@@ -85,11 +85,23 @@ class Settings(BaseSettings):
     target_far: float = Field(
         default=1e-3, gt=0, lt=1, description="False-accept rate the match threshold is read for (calibration.json)."
     )
+    target_fpir: float | None = Field(
+        default=1e-3,
+        gt=0,
+        lt=1,
+        description="Tolerated false-positive identification rate per access check (a stranger let in as anyone); "
+        "the threshold follows the gallery size (empty: the fixed threshold at target_far).",
+    )
     match_threshold: float | None = Field(
         default=None, ge=-1, le=1, description="A cosine threshold that overrides the calibrated one (expert use)."
     )
     match_margin: float = Field(
         default=0.05, ge=0, le=2, description="Best person's score minus the next person's must reach this."
+    )
+    frame_fusion: Literal["fused", "all_agree"] = Field(
+        default="all_agree",
+        description="Several frames per check: all_agree (each frame must match the same person) or fused (mean "
+        "embedding matched once: lower FNIR, but the FPIR set is not held; BENCHMARKS.md, open-set).",
     )
     top_k: int = Field(default=5, ge=1, le=100, description="People the index returns per face before matching.")
 

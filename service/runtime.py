@@ -20,6 +20,7 @@ from service.core.analysis import QualityGate
 from service.core.crops import CropCipher
 from service.core.delivery import DeliveryConfig, WebhookSender
 from service.core.matching import MatchRule
+from service.core.threshold import GalleryThreshold, ThresholdPolicy
 from service.db.grants import warn_if_privileged
 from service.db.migrate import upgrade_and_grant
 from service.db.session import create_db_engine, make_sessionmaker
@@ -49,11 +50,29 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     return engine, factory
 
 
-def match_rule_for(settings: Settings, embedder: FaceEmbedder) -> MatchRule:
-    """The threshold from the model's calibration at ``target_far`` (or the expert override) and the margin."""
-    threshold = settings.match_threshold
-    if threshold is None:
-        threshold = embedder.package.calibration.threshold_for(settings.target_far)
+def threshold_policy_for(settings: Settings, embedder: FaceEmbedder) -> ThresholdPolicy:
+    """How the threshold is set: the expert override, else the gallery-aware one at ``target_fpir`` (when the
+    model's calibration has an impostor tail), else the fixed per-pair threshold at ``target_far``."""
+    calibration = embedder.package.calibration
+    policy = ThresholdPolicy(
+        calibration=calibration,
+        target_fpir=settings.target_fpir,
+        target_far=settings.target_far,
+        far_threshold=calibration.threshold_for(settings.target_far),
+        override=settings.match_threshold,
+    )
+    if settings.target_fpir is not None and calibration.tail is None and settings.match_threshold is None:
+        logger.warning(
+            "model %s has no impostor tail in calibration.json: the threshold stays at FAR %g whatever the gallery",
+            embedder.model_id,
+            settings.target_far,
+        )
+    return policy
+
+
+def match_rule_for(settings: Settings, embedder: FaceEmbedder, gallery_size: int = 1) -> MatchRule:
+    """The match rule (threshold in force for ``gallery_size`` templates, and the margin)."""
+    threshold = threshold_policy_for(settings, embedder).for_gallery(gallery_size).threshold
     return MatchRule(threshold=threshold, margin=settings.match_margin)
 
 
@@ -85,7 +104,7 @@ class Runtime:
     sessionmaker: sessionmaker[Session]
     embedder: FaceEmbedder
     index: IndexSync
-    match_rule: MatchRule
+    threshold_policy: ThresholdPolicy
     gate: QualityGate
     crop_cipher: CropCipher | None
     started_at: float
@@ -99,7 +118,7 @@ class Runtime:
         engine, factory = open_database(settings)
         try:
             embedder = load_embedder(settings)
-            rule = match_rule_for(settings, embedder)
+            policy = threshold_policy_for(settings, embedder)
             index = IndexSync(
                 factory,
                 model_id=embedder.model_id,
@@ -125,12 +144,21 @@ class Runtime:
             sessionmaker=factory,
             embedder=embedder,
             index=index,
-            match_rule=rule,
+            threshold_policy=policy,
             gate=quality_gate_for(settings),
             crop_cipher=cipher,
             started_at=time.time(),
             events=events,
         )
+
+    def threshold_in_force(self) -> GalleryThreshold:
+        """The threshold for the gallery as it is now (templates in the index); re-derived on every call, so it
+        follows enrolments and deletions (microseconds: a closed form on the stored tail)."""
+        return self.threshold_policy.for_gallery(len(self.index.index))
+
+    @property
+    def match_rule(self) -> MatchRule:
+        return MatchRule(threshold=self.threshold_in_force().threshold, margin=self.settings.match_margin)
 
     def close(self) -> None:
         if self.events is not None:

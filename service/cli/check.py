@@ -57,6 +57,7 @@ def check(
                 ("score", answer.score),
                 ("margin", answer.margin),
                 ("threshold", answer.threshold),
+                ("gallery", answer.gallery_size),  # templates the threshold was derived for
                 ("frames", f"{answer.usable_frames} usable of {answer.frames}"),
                 ("latency", f"{answer.latency_ms:.0f} ms"),
                 ("log entry", answer.log_id),

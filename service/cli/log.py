@@ -29,6 +29,8 @@ COLUMNS = (
     "person_external_id",
     "score",
     "margin",
+    "threshold",
+    "gallery_size",
     "latency_ms",
     "key_id",
     "model_id",

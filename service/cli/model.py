@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from service.cli import output
-from service.cli.context import CliError, guarded, load_settings, runtime
+from service.cli.context import CliError, guarded, load_settings, runtime, session_scope
+from service.core.threshold import GalleryThreshold, ThresholdPolicy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,12 +41,20 @@ def info(as_json: JsonOpt = False) -> None:
     settings = load_settings()
     package = load_package(settings.model_path)
     calibration = package.calibration
-    threshold: float | None = settings.match_threshold
-    if threshold is None:
-        try:
-            threshold = calibration.threshold_for(settings.target_far)
-        except ModelPackageError:  # uncalibrated, or not at this FAR: the server would refuse to start
-            threshold = None
+    gallery = _gallery_size(package.model_id)
+    in_force: GalleryThreshold | None
+    try:
+        policy = ThresholdPolicy(
+            calibration=calibration,
+            target_fpir=settings.target_fpir,
+            target_far=settings.target_far,
+            far_threshold=calibration.threshold_for(settings.target_far),
+            override=settings.match_threshold,
+        )
+        in_force = policy.for_gallery(gallery)
+    except ModelPackageError:  # uncalibrated, or not at this FAR: the server would refuse to start
+        in_force = None
+    threshold = in_force.threshold if in_force is not None else settings.match_threshold
     report: dict[str, Any] = {
         "model_id": package.model_id,
         "trained": package.trained,
@@ -53,14 +62,26 @@ def info(as_json: JsonOpt = False) -> None:
         "architecture": package.config.architecture(),
         "calibration": calibration.to_json(),
         "target_far": settings.target_far,
+        "target_fpir": settings.target_fpir,
         "threshold_in_force": threshold,
+        "threshold_basis": in_force.basis if in_force is not None else None,
+        "threshold_gallery_size": gallery,
+        "per_comparison_far": in_force.per_comparison_far if in_force is not None else None,
         "threshold_overridden": settings.match_threshold is not None,
     }
     if as_json:
         output.echo_json(report)
         return
     arch = package.config
-    overridden = " (FACEGATE_MATCH_THRESHOLD)" if settings.match_threshold is not None else ""
+    if settings.match_threshold is not None:
+        basis = " (FACEGATE_MATCH_THRESHOLD)"
+    elif in_force is not None and in_force.basis == "fpir":
+        basis = (
+            f" for FPIR {settings.target_fpir:g} per check at {gallery:,} templates "
+            f"(per-comparison FAR {in_force.per_comparison_far:.3g})"
+        )
+    else:
+        basis = f" at FAR {settings.target_far:g} (fixed: not following the gallery)"
     output.echo_pairs(
         [
             ("model id", package.model_id),
@@ -70,7 +91,7 @@ def info(as_json: JsonOpt = False) -> None:
             ("input", f"{arch.input_size}x{arch.input_size}, mean {arch.mean}, std {arch.std}"),
             ("embedding", f"{arch.embedding_size}-d, L2-normalised"),
             ("calibrated", calibration.calibrated),
-            ("threshold", f"{threshold} at FAR {settings.target_far:g}" + overridden),
+            ("threshold", f"{threshold}{basis}"),
         ]
     )
     if calibration.thresholds:
@@ -82,6 +103,17 @@ def info(as_json: JsonOpt = False) -> None:
         typer.echo(f"measured on: {calibration.measured_on}")
     if not package.trained:
         typer.echo("warning: this package is untrained: it cannot recognise anyone", err=True)
+
+
+def _gallery_size(model_id: str) -> int:
+    """Templates of ``model_id`` in SQL: the gallery a running server's index holds, so the threshold shown is the
+    one it derives."""
+    from sqlalchemy import func, select
+
+    from service.db.models import FaceTemplate
+
+    with session_scope() as session:
+        return int(session.scalar(select(func.count()).where(FaceTemplate.model_id == model_id)) or 0)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The access decision: door + frames → granted or denied, with a reason, always written to the access log.
 
 decode (4xx for a bad image: nothing decided) → per frame: detect → subject → quality gate → align → embed →
-search → match rule → frames combined (they must agree) → rights (person status and validity, rules at the
+search → match rule → frames combined (``frame_fusion``: every frame matched and required to agree, the default, or
+the frames' embeddings fused and matched once) → rights (person status and validity, rules at the
 door's local time) → decision → log. Any failure after decoding denies with ``internal_error`` and is still logged
 (fail closed). Blocking: the HTTP layer runs it in a worker thread.
 """
@@ -19,7 +20,7 @@ import numpy as np
 
 from models.imageio import decode_image
 from service.core.analysis import QualityIssue, SubjectFace, Timings, analyse_array
-from service.core.matching import Match, combine_frames, match_face
+from service.core.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
 from service.core.policy import Reason, Subject, decide_rights
 from service.db.models import Decision, Door, Person, PersonStatus
 from service.db.types import utcnow
@@ -57,6 +58,8 @@ class AccessOutcome:
     stages_ms: dict[str, float]
     log_id: int | None
     model_id: str
+    threshold: float | None = None
+    gallery_size: int | None = None
     at: datetime = field(default_factory=utcnow)
 
     @property
@@ -94,19 +97,30 @@ def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
     begin = time.perf_counter()
     runtime.index.refresh()
     check.lap("search", begin)
-    matches: list[Match] = []
+    embeddings: list[np.ndarray] = []
     for array in arrays:
         face = analyse_array(runtime.embedder, array, runtime.gate, enrolment=False, timings=check.stages)
         check.faces.append(face)
         if face.usable and face.embedding is not None:
-            begin = time.perf_counter()
-            hits = runtime.index.index.search(face.embedding, runtime.settings.top_k)[0]
-            check.lap("search", begin)
-            matches.append(match_face(hits, runtime.match_rule))
-    if not matches:
+            embeddings.append(face.embedding)
+    if not embeddings:
         no_face = all(face.issue is QualityIssue.NO_FACE for face in check.faces)
         return check.finish(Reason.NO_FACE if no_face else Reason.QUALITY_TOO_LOW)
-    combined = combine_frames(matches)
+    begin = time.perf_counter()
+    in_force = runtime.threshold_in_force()
+    check.threshold, check.gallery_size = in_force.threshold, in_force.gallery_size
+    rule = MatchRule(threshold=in_force.threshold, margin=runtime.settings.match_margin)
+    k = runtime.settings.top_k
+    index = runtime.index.index
+    frame_hits = index.search(np.stack(embeddings), k)
+    combined: Match
+    if len(embeddings) == 1:
+        combined = match_face(frame_hits[0], rule)
+    elif runtime.settings.frame_fusion == "fused":
+        combined = match_fused(index.search(fuse_frames(np.stack(embeddings)), k)[0], frame_hits, rule)
+    else:
+        combined = combine_frames([match_face(hits, rule) for hits in frame_hits])
+    check.lap("search", begin)
     if not combined.matched or combined.person_id is None:
         return check.finish(combined.reason or Reason.UNKNOWN_FACE, match=combined)
     begin = time.perf_counter()
@@ -146,6 +160,8 @@ class _Check:
     started: float
     stages: Timings = field(default_factory=dict)
     faces: list[SubjectFace] = field(default_factory=list)
+    threshold: float | None = None
+    gallery_size: int | None = None
 
     def lap(self, stage: str, began: float) -> None:
         self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - began
@@ -185,6 +201,8 @@ class _Check:
                     model_id=self.runtime.embedder.model_id,
                     ts=self.at,
                     rule_id=rule_id if reason is Reason.GRANTED else None,
+                    threshold=self.threshold,
+                    gallery_size=self.gallery_size,
                 )
                 log_id = entry.id
                 # The outbox rows commit with the log row or not at all (DESIGN.md: no event is lost).
@@ -216,6 +234,8 @@ class _Check:
             stages_ms={stage: seconds * 1000.0 for stage, seconds in self.stages.items()},
             log_id=log_id,
             model_id=self.runtime.embedder.model_id,
+            threshold=self.threshold,
+            gallery_size=self.gallery_size,
             at=self.at,
         )
 

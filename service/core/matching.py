@@ -1,9 +1,13 @@
-"""The match rule: who, if anyone, is this face — and the rule that several frames must agree.
+"""The match rule: who, if anyone, is this face — and how several frames of one check are combined.
 
 A face matches the best person when that person's best template scores at least ``threshold`` (read from the
 model's calibration for the configured false-accept rate) *and* beats every other person by ``margin``. Below the
 threshold it is an ``unknown_face``; above it but too close to someone else, an ``ambiguous_match`` (two similar
 people: letting either in would be a coin toss).
+
+Several frames of one check are either fused (:func:`fuse_frames`, then :func:`match_fused`: the mean embedding
+matched once, every frame's nearest person required to be that match) or each matched and required to agree
+(:func:`combine_frames`). bench/open_set.py measures both; ``frame_fusion`` chooses.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+import numpy as np
 
 from service.core.policy import Reason
 
@@ -85,3 +91,31 @@ def combine_frames(matches: Sequence[Match]) -> Match:
         margin=min(margins) if margins else None,
         reason=None,
     )
+
+
+def match_fused(fused_hits: Sequence[Hit], frame_hits: Sequence[Sequence[Hit]], rule: MatchRule) -> Match:
+    """The rule applied once, to the fused frames' hits, with one guard: every frame's own nearest person must be
+    the fused match, else ``ambiguous_match``. Without it, frames of two enrolled people fuse into a face that
+    scores well against both and is let in as whichever leads (a real-face test found it)."""
+    match = match_face(fused_hits, rule)
+    if not match.matched:
+        return match
+    nearest = {max(hits, key=lambda hit: hit.score).person_id for hits in frame_hits if hits}
+    if nearest - {match.person_id}:
+        return Match(person_id=None, score=match.score, margin=match.margin, reason=Reason.AMBIGUOUS_MATCH)
+    return match
+
+
+def fuse_frames(embeddings: np.ndarray) -> np.ndarray:
+    """One embedding for several frames (or templates) of one face: the mean of the unit rows ``(F, E)``,
+    renormalised ``-> (E,)``. Averaging cancels part of each frame's noise (pose, blur, expression), so the fused
+    vector sits nearer the person's centre than most single frames."""
+    rows = np.asarray(embeddings, dtype=np.float32)
+    if rows.ndim != 2 or len(rows) == 0:
+        raise ValueError(f"expected embeddings (F, E) with F >= 1, got {rows.shape}")
+    mean = rows.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if not np.isfinite(norm) or norm <= 1e-6:
+        raise ValueError("the frames' embeddings cancel out: nothing to fuse")
+    fused: np.ndarray = (mean / norm).astype(np.float32)
+    return fused

@@ -275,6 +275,10 @@ class AccessLogEntry(Base):
     # The rule that granted access (None for a denial). No foreign key: it records the rule of that moment, and
     # a later deletion of the rule must neither rewrite the entry nor be blocked by it (migration 0002).
     rule_id: Mapped[int | None] = mapped_column(Integer)
+    # The threshold in force and the gallery size (templates) it was derived for (migration 0003): a close call
+    # and a clear one read differently. None on rows written before it.
+    threshold: Mapped[float | None] = mapped_column(Float)
+    gallery_size: Mapped[int | None] = mapped_column(Integer)
 
 
 class TemplateRevision(Base):

@@ -29,6 +29,8 @@ def append_entry(
     model_id: str | None,
     ts: datetime | None = None,
     rule_id: int | None = None,
+    threshold: float | None = None,
+    gallery_size: int | None = None,
 ) -> AccessLogEntry:
     """Write one decision. A door, key or person it names that is gone by now (deleted while the decision was
     being made) is written as None, its name kept in ``door_name`` / ``person_external_id``: the decision is
@@ -49,6 +51,8 @@ def append_entry(
         latency_ms=latency_ms,
         model_id=model_id,
         rule_id=rule_id,
+        threshold=threshold,
+        gallery_size=gallery_size,
     )
     if ts is not None:
         entry.ts = ts

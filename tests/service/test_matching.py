@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from service.core.matching import Match, MatchRule, combine_frames, match_face
+from service.core.matching import Match, MatchRule, combine_frames, match_face, match_fused
 from service.core.policy import Reason
 
 RULE = MatchRule(threshold=0.40, margin=0.05)
@@ -57,3 +57,14 @@ def test_frames_must_agree() -> None:
     assert combine_frames([a, unknown]).reason is Reason.UNKNOWN_FACE
     with pytest.raises(ValueError):
         combine_frames([])
+
+
+def test_fused_match_needs_every_frame_nearest_the_same_person() -> None:
+    fused = [H(1, 0.70), H(2, 0.60)]
+    assert match_fused(fused, [[H(1, 0.5), H(2, 0.3)], [H(1, 0.45)]], RULE).person_id == 1
+    mixed = match_fused(fused, [[H(1, 0.5)], [H(2, 0.55), H(1, 0.2)]], RULE)
+    assert (mixed.person_id, mixed.reason, mixed.score) == (None, Reason.AMBIGUOUS_MATCH, 0.70)
+    # a frame with no hits, or frames whose own scores are below the threshold, do not veto
+    assert match_fused(fused, [[], [H(1, 0.30)]], RULE).person_id == 1
+    # below the threshold stays unknown whatever the frames say
+    assert match_fused([H(1, 0.30)], [[H(1, 0.9)]], RULE).reason is Reason.UNKNOWN_FACE

@@ -1,5 +1,6 @@
 """``POST /v1/access/check`` without the LFW set: refusals by face, fail-closed on internal errors (still logged),
-bad frames are 4xx and decide nothing, several frames must agree, and /metrics counts the decisions."""
+bad frames are 4xx and decide nothing, several frames must agree, the threshold follows the gallery (answer, log,
+/readyz), and /metrics counts the decisions and their scores."""
 
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ def test_internal_failure_denies_and_is_logged(
 def test_frames_must_agree(admin: TestClient, door: int, fixture_face_paths: list[Path]) -> None:
     """Two people enrolled, one frame of each: ambiguous, even though each frame alone would match."""
     a, b = (fixture_face_paths[i].read_bytes() for i in (2, 3))
+    before = admin.get("/readyz").json()
     ids = []
     for name, image in (("agree-a", a), ("agree-b", b)):
         person = admin.post("/v1/people", json={"external_id": name, "display_name": name}).json()["id"]
@@ -104,6 +106,17 @@ def test_frames_must_agree(admin: TestClient, door: int, fixture_face_paths: lis
         ids.append(person)
     single = _check(admin, door, a)
     assert single["reason"] == "granted" and single["person"]["id"] == ids[0]
+    # the threshold in force and the gallery it was derived for: in the answer, the log row, /readyz, /metrics
+    ready = admin.get("/readyz").json()
+    assert ready["threshold_basis"] == "fpir" and ready["target_fpir"] == 1e-3
+    assert ready["threshold_gallery_size"] == before["threshold_gallery_size"] + 2
+    assert ready["threshold"] > before["threshold"]  # more people enrolled: more chances for a stranger
+    assert single["gallery_size"] == ready["threshold_gallery_size"] == ready["index_templates"] >= 2
+    assert single["threshold"] == pytest.approx(ready["threshold"])
+    entry = admin.get("/v1/access/log", params={"door_id": door}).json()["items"][0]
+    assert (entry["threshold"], entry["gallery_size"]) == (single["threshold"], single["gallery_size"])
+    text = admin.get("/metrics").text
+    assert 'facegate_decision_score_count{outcome="granted"}' in text and "facegate_threshold_gallery_size" in text
     assert _check(admin, door, a, a)["reason"] == "granted"
     mixed = _check(admin, door, a, b)
     assert (mixed["decision"], mixed["reason"], mixed["person"]) == ("denied", "ambiguous_match", None)
@@ -111,6 +124,11 @@ def test_frames_must_agree(admin: TestClient, door: int, fixture_face_paths: lis
     assert _check(admin, door, SKY, a)["reason"] == "granted"
     for person in ids:
         admin.delete(f"/v1/people/{person}")
+    after = admin.get("/readyz").json()
+    assert (after["threshold_gallery_size"], after["threshold"]) == (
+        before["threshold_gallery_size"],
+        before["threshold"],
+    )
 
 
 def test_metrics_count_decisions(admin: TestClient, door: int) -> None:

@@ -32,10 +32,14 @@ def readyz(request: Request) -> Readiness:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         raise NotReadyError("the database does not answer") from exc
+    in_force = runtime.threshold_in_force()
     return Readiness(
         model_id=runtime.embedder.model_id,
         model_trained=runtime.embedder.package.trained,
         index_templates=len(runtime.index.index),
         index_revision=runtime.index.revision,
-        threshold=runtime.match_rule.threshold,
+        threshold=in_force.threshold,
+        threshold_gallery_size=in_force.gallery_size,
+        threshold_basis=in_force.basis,
+        target_fpir=runtime.settings.target_fpir if in_force.basis == "fpir" else None,
     )

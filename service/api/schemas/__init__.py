@@ -111,6 +111,11 @@ class Readiness(Schema):
     index_templates: int = Field(description="Templates in this replica's vector index.")
     index_revision: int = Field(description="The template revision the index reflects.")
     threshold: float = Field(description="The match threshold in force.")
+    threshold_gallery_size: int = Field(description="The gallery size (templates) the threshold was derived for.")
+    threshold_basis: str = Field(
+        description="fpir: derived from target_fpir and the gallery size; far: fixed per-pair; override: set by hand."
+    )
+    target_fpir: float | None = Field(description="The tolerated false-positive identification rate per check.")
 
 
 class FaceQualityPublic(Schema):

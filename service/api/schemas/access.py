@@ -30,7 +30,13 @@ class AccessDecision(Schema):
     person: PersonRef | None = Field(default=None, description="The matched person, when the face matched someone.")
     score: float | None = Field(default=None, description="Cosine score of the best person (weakest frame).")
     margin: float | None = Field(default=None, description="Lead of the best person over the next one.")
-    threshold: float = Field(description="The match threshold in force (from the model's calibration).")
+    threshold: float = Field(
+        description="The match threshold in force (from the model's calibration; with target_fpir it follows the "
+        "gallery size)."
+    )
+    gallery_size: int | None = Field(
+        default=None, description="Templates searched, the gallery size the threshold was derived for."
+    )
     frames: int
     usable_frames: int
     quality: dict[str, float | str] | None = None
@@ -56,7 +62,8 @@ class AccessDecision(Schema):
             else None,
             score=outcome.score,
             margin=outcome.margin,
-            threshold=threshold,
+            threshold=outcome.threshold if outcome.threshold is not None else threshold,
+            gallery_size=outcome.gallery_size,
             frames=outcome.frames,
             usable_frames=outcome.usable_frames,
             quality=outcome.quality,

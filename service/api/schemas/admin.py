@@ -49,6 +49,8 @@ class LogEntryPublic(Schema):
     latency_ms: float
     model_id: str | None
     rule_id: int | None = Field(description="The rule that granted access; null for a denial.")
+    threshold: float | None = None
+    gallery_size: int | None = None
 
 
 class LogPage(Schema):

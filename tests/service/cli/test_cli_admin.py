@@ -143,7 +143,11 @@ def test_model_info(cli: Cli) -> None:
     assert info["model_id"].startswith("fg1-") and info["trained"] is True
     assert info["architecture"]["backbone"] == "iresnet18" and info["architecture"]["embedding_size"] == 512
     assert [p["far"] for p in info["calibration"]["thresholds"]] == [0.0001, 0.001, 0.01]
-    assert info["threshold_in_force"] == info["calibration"]["thresholds"][1]["threshold"]
+    # the gallery-aware threshold: an empty gallery counts as one template, so FPIR 1e-3 is FAR 1e-3 per comparison
+    assert (info["threshold_basis"], info["threshold_gallery_size"], info["target_fpir"]) == ("fpir", 0, 1e-3)
+    assert info["per_comparison_far"] == pytest.approx(1e-3)
+    assert info["threshold_in_force"] == pytest.approx(info["calibration"]["thresholds"][1]["threshold"], abs=0.01)
+    assert "for FPIR 0.001 per check at 0 templates" in cli("model", "info").stdout
     assert info["path"].endswith("models/packages/default")
     text = cli("model", "info").stdout
     assert f"model id:     {info['model_id']}" in text and "TARGET FAR  THRESHOLD  TAR" in text

@@ -32,6 +32,8 @@ def _log_one(session: Session) -> AccessLogEntry:
         margin=0.4,
         latency_ms=12.0,
         model_id="m1",
+        threshold=0.41,
+        gallery_size=1000,
     )
     session.add(entry)
     session.commit()
@@ -40,8 +42,30 @@ def _log_one(session: Session) -> AccessLogEntry:
 
 @pytest.mark.parametrize(
     "values",
-    [{"decision": "granted"}, {"reason": "granted"}, {"score": 0.99}, {"person_external_id": "X"}, {"quality": None}],
-    ids=["decision", "reason", "score", "person_external_id", "same_value"],
+    [
+        {"decision": "granted"},
+        {"reason": "granted"},
+        {"score": 0.99},
+        {"person_external_id": "X"},
+        {"quality": None},
+        {"threshold": 0.1},
+        {"gallery_size": 1},
+        # a SET NULL passes only when nothing else changes: SQLite's guard names every column it compares, so
+        # migration 0003 recreated it with its two new ones
+        {"person_id": None, "threshold": 0.1},
+        {"door_id": None, "gallery_size": 1},
+    ],
+    ids=[
+        "decision",
+        "reason",
+        "score",
+        "person_external_id",
+        "same_value",
+        "threshold",
+        "gallery_size",
+        "null_and_threshold",
+        "null_and_gallery_size",
+    ],
 )
 def test_update_is_refused(session: Session, values: dict[str, object]) -> None:
     entry = _log_one(session)
