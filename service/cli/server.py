@@ -44,3 +44,41 @@ def db_upgrade(
         wait_for_database(owner_url or settings.database_url, wait)
     upgrade_and_grant(settings.database_url, owner_url)
     typer.echo("database is at the newest schema")
+
+
+@db_app.command("info")
+@guarded
+def db_info(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of lines.")] = False,
+) -> None:
+    """Say which database the commands use (FACEGATE_DATABASE_URL, default sqlite:///./var/facegate.db relative
+    to the working folder), whether it exists and its schema revision. Creates nothing; exit 4 when it is missing
+    or not at the newest schema, as every other command then does.
+
+    Example: facegate db info
+    """
+    import os
+
+    from service.cli.context import EXIT_NO_DATABASE
+    from service.db.presence import inspect_database
+
+    settings = load_settings()
+    state = inspect_database(settings.database_url)
+    report = {
+        "url": state.shown,
+        "from": "FACEGATE_DATABASE_URL" if os.environ.get("FACEGATE_DATABASE_URL") else "default",
+        "file": str(state.file) if state.file else None,
+        "exists": state.exists,
+        "revision": state.revision,
+        "head": state.head,
+        "current": state.current,
+    }
+    if as_json:
+        from service.cli import output
+
+        output.echo_json(report)
+    else:
+        for key, value in report.items():
+            typer.echo(f"{key + ':':10}{'—' if value is None else value}")
+    if not state.current:
+        raise typer.Exit(EXIT_NO_DATABASE)
