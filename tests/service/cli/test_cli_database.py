@@ -105,3 +105,18 @@ def test_the_head_revision_read_without_alembic_is_alembics() -> None:
     from service.db.migrate import alembic_config
 
     assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def test_sql_only_commands_import_neither_torch_nor_alembic(cli: Cli, cli_env: CliEnv) -> None:
+    """What makes a listing slow to start is importing torch (seconds) and Alembic; a listing needs neither."""
+    probe = (
+        "import sys\n"
+        "from service.cli import app\n"
+        "app(['people', 'list'], standalone_mode=False)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'alembic', 'onnxruntime', 'faiss', 'cv2'}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
+    env.update(PYTHONPATH=str(REPO_ROOT), FACEGATE_DATABASE_URL=cli_env.database_url)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["no people", "[]"]
