@@ -31,11 +31,14 @@ def serve(
 def db_upgrade(
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the database server first.")] = 0.0,
 ) -> None:
-    """Migrate the database (FACEGATE_DATABASE_URL) to the newest schema, as FACEGATE_DATABASE_OWNER_URL when
-    set (then the app's role is granted what it needs: the access log only SELECT and INSERT).
+    """Create or migrate the database (FACEGATE_DATABASE_URL) to the newest schema, as FACEGATE_DATABASE_OWNER_URL
+    when set (then the app's role is granted what it needs: the access log only SELECT and INSERT), then store the
+    operator's first admin key (FACEGATE_ADMIN_KEY or _FILE) once: running it again changes nothing. The only
+    command that creates a database.
 
     Example: facegate db upgrade --wait 30
     """
+    from service.database import open_database
     from service.db.migrate import upgrade_and_grant, wait_for_database
 
     settings = load_settings()
@@ -43,6 +46,9 @@ def db_upgrade(
     if wait > 0:
         wait_for_database(owner_url or settings.database_url, wait)
     upgrade_and_grant(settings.database_url, owner_url)
+    if settings.first_admin_key() is not None:
+        engine, _factory = open_database(settings.model_copy(update={"migrate_on_start": False}))  # stores it
+        engine.dispose()
     typer.echo("database is at the newest schema")
 
 

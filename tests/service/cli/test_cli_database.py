@@ -120,3 +120,19 @@ def test_sql_only_commands_import_neither_torch_nor_alembic(cli: Cli, cli_env: C
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["no people", "[]"]
+
+
+def test_db_upgrade_stores_the_operators_admin_key_once(
+    cli: Cli, cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.core.keys import generate_token
+
+    path = cli_env.folder / "facegate.db"
+    path.unlink()
+    token = generate_token()
+    monkeypatch.setenv("FACEGATE_ADMIN_KEY", token)
+    for _ in range(2):  # the start sequence runs it at every start
+        assert cli("db", "upgrade").stdout.strip() == "database is at the newest schema"
+        with sqlite3.connect(path) as connection:
+            rows = connection.execute("SELECT role, revoked_at FROM api_keys").fetchall()
+        assert rows == [("admin", None)]
