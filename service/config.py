@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.imageio import ImageLimits
 from service.core.keys import check_operator_secret
+
+if TYPE_CHECKING:
+    from models.imageio import ImageLimits  # numpy and PIL: not for the commands that only read settings
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -222,6 +224,8 @@ class Settings(BaseSettings):
 
     def image_limits(self) -> ImageLimits:
         """The decode guard's limits for uploaded images."""
+        from models.imageio import ImageLimits
+
         return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels)
 
     def access_image_limits(self) -> ImageLimits:

@@ -21,33 +21,12 @@ from service.core.crops import CropCipher
 from service.core.delivery import DeliveryConfig, WebhookSender
 from service.core.matching import MatchRule
 from service.core.threshold import GalleryThreshold, ThresholdPolicy
-from service.db.grants import warn_if_privileged
-from service.db.migrate import upgrade_and_grant
-from service.db.session import create_db_engine, make_sessionmaker
+from service.database import open_database
 from service.faces import load_embedder
 from service.index.sync import IndexSync
 from service.index.vectors import IndexConfig
-from service.repositories.keys import ensure_operator_key
 
 logger = logging.getLogger(__name__)
-
-
-def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
-    """The engine and session factory of ``settings.database_url``, migrated first when ``migrate_on_start``,
-    with the operator's first admin key stored (when one is configured)."""
-    owner_url = settings.database_owner_url.get_secret_value() if settings.database_owner_url else None
-    if settings.migrate_on_start:
-        upgrade_and_grant(settings.database_url, owner_url)
-    engine = create_db_engine(settings.database_url)
-    with engine.connect() as connection:
-        warn_if_privileged(connection)
-    factory = make_sessionmaker(engine)
-    token = settings.first_admin_key()
-    if token is not None:
-        with factory.begin() as session:
-            if ensure_operator_key(session, token=token):
-                logger.info("stored the operator's admin key from the configuration")
-    return engine, factory
 
 
 def threshold_policy_for(settings: Settings, embedder: FaceEmbedder) -> ThresholdPolicy:

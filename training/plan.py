@@ -68,8 +68,12 @@ def run_plan(
     overrides: dict[str, Any] | None = None,
     budget_s: float | None = None,
     out: Path | None = None,
+    grace_s: float = GRACE_S,
 ) -> dict[str, Any]:
-    """Train every run of the plan concurrently, export each, and (with ``out``) bundle the results."""
+    """Train every run of the plan concurrently, export each, and (with ``out``) bundle the results.
+
+    A run still going ``budget + grace_s`` seconds after the start is killed (its lease would end anyway).
+    """
     from training.export import export_package
 
     plan = read_plan(plan_path)
@@ -86,7 +90,7 @@ def run_plan(
             fit_command(plan, run, runs_dir, settings), stdout=log, stderr=subprocess.STDOUT
         )
         logger.info("started %s (pid %d)", run["name"], procs[run["name"]].pid)
-    deadline = started + budget + GRACE_S if budget > 0 else None
+    deadline = started + budget + grace_s if budget > 0 else None
     codes: dict[str, int | str] = {}
     while len(codes) < len(procs):
         for name, proc in procs.items():

@@ -3,9 +3,11 @@ translation of every expected failure into one ``error: ...`` line on stderr wit
 
 Commands open what they need and nothing more: most only talk to SQL, so they never load the face model (seconds)
 and never touch the vector index; only the commands that look at faces (``enroll``, ``enroll-folder``, ``check``,
-``model reembed``) open a :class:`~service.runtime.Runtime`. Every open goes through
-:func:`service.runtime.open_database`, as the server's start does, so the CLI migrates a fresh database and stores
-the operator's first admin key exactly as ``facegate serve`` would.
+``model reembed``) open a :class:`~service.runtime.Runtime`. Every open first checks that the configured database
+exists at the newest schema (:func:`service.db.presence.require_current`) and never migrates or creates one: only
+``facegate db upgrade`` does (run from another folder, the default relative SQLite path would otherwise make a new,
+empty database there). Then it goes through :func:`service.database.open_database`, as the server's start does, so
+the operator's first admin key is stored exactly as ``facegate serve`` would.
 
 The heavy modules (torch through :mod:`service.config`) are imported inside the functions: ``facegate --help``
 and shell completion import this package and must answer at once.
@@ -37,6 +39,7 @@ R = TypeVar("R")
 M = TypeVar("M", bound="BaseModel")
 
 EXIT_ERROR = 1
+EXIT_NO_DATABASE = 4  # the configured database is missing or not at the newest schema: `facegate db upgrade`
 
 
 class CliError(Exception):
@@ -57,6 +60,11 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
+            from service.db.presence import DatabaseMissingError
+
+            if isinstance(exc, DatabaseMissingError):
+                typer.echo(f"error: {_one_line(str(exc))}", err=True)
+                raise typer.Exit(EXIT_NO_DATABASE) from exc
             message = describe_error(exc)
             if message is None:
                 logger.debug("unexpected failure", exc_info=True)
@@ -145,12 +153,22 @@ def load_settings() -> Settings:
     return Settings()
 
 
+def existing_database(settings: Settings) -> Settings:
+    """``settings`` for a command: the database must exist at the newest schema (else
+    :class:`~service.db.presence.DatabaseMissingError`, exit 4), and opening it migrates nothing."""
+    from service.db.presence import require_current
+
+    state = require_current(settings.database_url)
+    logger.info("database: %s%s (schema %s)", state.shown, f" = {state.file}" if state.file else "", state.revision)
+    return settings.model_copy(update={"migrate_on_start": False})
+
+
 @contextmanager
 def database(settings: Settings | None = None) -> Iterator[sessionmaker[Session]]:
-    """The database's session factory, opened as the server opens it (migrated unless told not to)."""
-    from service.runtime import open_database
+    """The database's session factory, opened as the server opens it, but never created or migrated."""
+    from service.database import open_database
 
-    engine, factory = open_database(settings or load_settings())
+    engine, factory = open_database(existing_database(settings or load_settings()))
     try:
         yield factory
     finally:
@@ -170,7 +188,7 @@ def runtime(settings: Settings | None = None) -> Iterator[Runtime]:
     replicas (a command is short; it reads SQL when it starts)."""
     from service.runtime import Runtime
 
-    opened = Runtime.open(settings or load_settings(), follow=False)
+    opened = Runtime.open(existing_database(settings or load_settings()), follow=False)
     try:
         yield opened
     finally:
@@ -178,11 +196,11 @@ def runtime(settings: Settings | None = None) -> Iterator[Runtime]:
 
 
 def current_model_id(settings: Settings) -> str:
-    """The id of the model the settings name, read from its package without building the detector: listings
-    count templates of the serving model, as the API does."""
-    from models.package import load_package
+    """The id of the model the settings name, read from its package without torch (a listing must answer at
+    once): listings count templates of the serving model, as the API does."""
+    from models.package_id import read_model_id
 
-    return load_package(settings.model_path).model_id
+    return read_model_id(settings.model_path)
 
 
 def confirm(question: str, yes: bool) -> None:

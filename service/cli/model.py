@@ -16,11 +16,11 @@ import typer
 
 from service.cli import output
 from service.cli.context import CliError, guarded, load_settings, runtime, session_scope
-from service.core.threshold import GalleryThreshold, ThresholdPolicy
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from service.core.threshold import GalleryThreshold
     from service.db.models import FaceTemplate
     from service.runtime import Runtime
 
@@ -37,6 +37,7 @@ def info(as_json: JsonOpt = False) -> None:
     Example: facegate model info
     """
     from models.package import ModelPackageError, load_package
+    from service.core.threshold import ThresholdPolicy  # torch, through the package: not at the CLI's import
 
     settings = load_settings()
     package = load_package(settings.model_path)

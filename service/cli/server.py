@@ -31,11 +31,14 @@ def serve(
 def db_upgrade(
     wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the database server first.")] = 0.0,
 ) -> None:
-    """Migrate the database (FACEGATE_DATABASE_URL) to the newest schema, as FACEGATE_DATABASE_OWNER_URL when
-    set (then the app's role is granted what it needs: the access log only SELECT and INSERT).
+    """Create or migrate the database (FACEGATE_DATABASE_URL) to the newest schema, as FACEGATE_DATABASE_OWNER_URL
+    when set (then the app's role is granted what it needs: the access log only SELECT and INSERT), then store the
+    operator's first admin key (FACEGATE_ADMIN_KEY or _FILE) once: running it again changes nothing. The only
+    command that creates a database.
 
     Example: facegate db upgrade --wait 30
     """
+    from service.database import open_database
     from service.db.migrate import upgrade_and_grant, wait_for_database
 
     settings = load_settings()
@@ -43,4 +46,45 @@ def db_upgrade(
     if wait > 0:
         wait_for_database(owner_url or settings.database_url, wait)
     upgrade_and_grant(settings.database_url, owner_url)
+    if settings.first_admin_key() is not None:
+        engine, _factory = open_database(settings.model_copy(update={"migrate_on_start": False}))  # stores it
+        engine.dispose()
     typer.echo("database is at the newest schema")
+
+
+@db_app.command("info")
+@guarded
+def db_info(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of lines.")] = False,
+) -> None:
+    """Say which database the commands use (FACEGATE_DATABASE_URL, default sqlite:///./var/facegate.db relative
+    to the working folder), whether it exists and its schema revision. Creates nothing; exit 4 when it is missing
+    or not at the newest schema, as every other command then does.
+
+    Example: facegate db info
+    """
+    import os
+
+    from service.cli.context import EXIT_NO_DATABASE
+    from service.db.presence import inspect_database
+
+    settings = load_settings()
+    state = inspect_database(settings.database_url)
+    report = {
+        "url": state.shown,
+        "from": "FACEGATE_DATABASE_URL" if os.environ.get("FACEGATE_DATABASE_URL") else "default",
+        "file": str(state.file) if state.file else None,
+        "exists": state.exists,
+        "revision": state.revision,
+        "head": state.head,
+        "current": state.current,
+    }
+    if as_json:
+        from service.cli import output
+
+        output.echo_json(report)
+    else:
+        for key, value in report.items():
+            typer.echo(f"{key + ':':10}{'—' if value is None else value}")
+    if not state.current:
+        raise typer.Exit(EXIT_NO_DATABASE)

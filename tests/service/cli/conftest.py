@@ -11,6 +11,7 @@ start, enrolment, decisions, log) runs for real.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,12 +31,24 @@ if TYPE_CHECKING:
 _KEPT = ("FACEGATE_DATA_DIR", "FACEGATE_REQUIRE_DATA", "FACEGATE_REQUIRE_PG")
 
 
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest schema, migrated once per session (per xdist worker) and copied per test."""
+    from service.db.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("migrated") / "facegate.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliEnv:
-    """A fresh SQLite database and index path for this test, given as FACEGATE_* variables."""
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_db: Path) -> CliEnv:
+    """A fresh SQLite database at the newest schema (what `facegate db upgrade` leaves; the other commands
+    never create or migrate one) and an index path for this test, given as FACEGATE_* variables."""
     for name in list(os.environ):
         if name.startswith("FACEGATE_") and name not in _KEPT:
             monkeypatch.delenv(name)
+    shutil.copyfile(migrated_db, tmp_path / "facegate.db")
     env = CliEnv(f"sqlite:///{tmp_path / 'facegate.db'}", tmp_path / "index.fgi", tmp_path)
     monkeypatch.setenv("FACEGATE_DATABASE_URL", env.database_url)
     monkeypatch.setenv("FACEGATE_INDEX_PATH", str(env.index_path))

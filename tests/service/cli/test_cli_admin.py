@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -178,7 +179,7 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str,
 
 def test_every_command_has_help_with_an_example(cli: Cli) -> None:
     commands = _commands(typer.main.get_group(app))
-    assert len(commands) == 39  # 32 + issue 14's `webhooks` group (7)
+    assert len(commands) == 40  # 32 + issue 14's `webhooks` group (7) + `db info`
     for path, _ in commands:
         text = cli(*path, "--help").stdout
         assert "Example: facegate " in text or "Example: FACEGATE_" in text, path
@@ -186,11 +187,13 @@ def test_every_command_has_help_with_an_example(cli: Cli) -> None:
     assert "--install-completion" in root and "--show-completion" in root
 
 
-def test_failures_are_one_line(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FACEGATE_MIGRATE_ON_START", "false")
+def test_failures_are_one_line(cli: Cli, cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    with sqlite3.connect(cli_env.folder / "facegate.db") as connection:  # at the newest revision, a table gone
+        connection.execute("DROP TABLE doors")
     unmigrated = error_line(cli("doors", "list", code=1))
     assert unmigrated == "error: database error: no such table: doors (is the schema migrated? facegate db upgrade)"
-    monkeypatch.delenv("FACEGATE_MIGRATE_ON_START")
+    cli_env.folder.joinpath("facegate.db").unlink()
+    cli("db", "upgrade")
 
     def boom(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")
