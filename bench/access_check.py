@@ -48,7 +48,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 LFW = REPO.parent / "shared" / "data" / "lfw" / "images_deepfunneled"
 STAGES = ("decode", "detect", "align", "embed", "search", "policy", "log")
-TARGETS = {"p50_ms": 60.0, "p99_ms": 150.0, "checks_per_s": 25.0}
+# The speed issue's targets (p50 ≤ 40 ms, p99 ≤ 100 ms, ≥ 40 checks/s with 4 clients; the first had 60 / 150 / 25).
+TARGETS = {"p50_ms": 40.0, "p99_ms": 100.0, "checks_per_s": 40.0}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
