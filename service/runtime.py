@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.embedder import FaceEmbedder
+from models.package import ModelPackage
 from service.config import Settings
 from service.core.analysis import QualityGate
 from service.core.crops import CropCipher
@@ -29,10 +30,11 @@ from service.index.vectors import IndexConfig
 logger = logging.getLogger(__name__)
 
 
-def threshold_policy_for(settings: Settings, embedder: FaceEmbedder) -> ThresholdPolicy:
-    """How the threshold is set: the expert override, else the gallery-aware one at ``target_fpir`` (when the
-    model's calibration has an impostor tail), else the fixed per-pair threshold at ``target_far``."""
-    calibration = embedder.package.calibration
+def threshold_policy_for(settings: Settings, package: ModelPackage) -> ThresholdPolicy:
+    """How the threshold is set for ``package``: the expert override, else the gallery-aware one at ``target_fpir``
+    (when the model's calibration has an impostor tail), else the fixed per-pair threshold at ``target_far``.
+    The server and ``facegate model info`` both ask here."""
+    calibration = package.calibration
     policy = ThresholdPolicy(
         calibration=calibration,
         target_fpir=settings.target_fpir,
@@ -43,7 +45,7 @@ def threshold_policy_for(settings: Settings, embedder: FaceEmbedder) -> Threshol
     if settings.target_fpir is not None and calibration.tail is None and settings.match_threshold is None:
         logger.warning(
             "model %s has no impostor tail in calibration.json: the threshold stays at FAR %g whatever the gallery",
-            embedder.model_id,
+            package.model_id,
             settings.target_far,
         )
     return policy
@@ -51,7 +53,7 @@ def threshold_policy_for(settings: Settings, embedder: FaceEmbedder) -> Threshol
 
 def match_rule_for(settings: Settings, embedder: FaceEmbedder, gallery_size: int = 1) -> MatchRule:
     """The match rule (threshold in force for ``gallery_size`` templates, and the margin)."""
-    threshold = threshold_policy_for(settings, embedder).for_gallery(gallery_size).threshold
+    threshold = threshold_policy_for(settings, embedder.package).for_gallery(gallery_size).threshold
     return MatchRule(threshold=threshold, margin=settings.match_margin)
 
 
@@ -97,7 +99,7 @@ class Runtime:
         engine, factory = open_database(settings)
         try:
             embedder = load_embedder(settings)
-            policy = threshold_policy_for(settings, embedder)
+            policy = threshold_policy_for(settings, embedder.package)
             index = IndexSync(
                 factory,
                 model_id=embedder.model_id,

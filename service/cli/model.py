@@ -37,7 +37,7 @@ def info(as_json: JsonOpt = False) -> None:
     Example: facegate model info
     """
     from models.package import ModelPackageError, load_package
-    from service.core.threshold import ThresholdPolicy  # torch, through the package: not at the CLI's import
+    from service.runtime import threshold_policy_for  # torch, through the package: not at the CLI's import
 
     settings = load_settings()
     package = load_package(settings.model_path)
@@ -45,14 +45,7 @@ def info(as_json: JsonOpt = False) -> None:
     gallery = _gallery_size(package.model_id)
     in_force: GalleryThreshold | None
     try:
-        policy = ThresholdPolicy(
-            calibration=calibration,
-            target_fpir=settings.target_fpir,
-            target_far=settings.target_far,
-            far_threshold=calibration.threshold_for(settings.target_far),
-            override=settings.match_threshold,
-        )
-        in_force = policy.for_gallery(gallery)
+        in_force = threshold_policy_for(settings, package).for_gallery(gallery)
     except ModelPackageError:  # uncalibrated, or not at this FAR: the server would refuse to start
         in_force = None
     threshold = in_force.threshold if in_force is not None else settings.match_threshold
