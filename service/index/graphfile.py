@@ -23,7 +23,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from service.index.storage import atomic_write
+from service.index.storage import atomic_write, read_whole
 from service.index.types import IndexFileError
 
 MAGIC = b"FGHNSW\x00\x00"
@@ -64,12 +64,7 @@ def write_graph_file(path: Path, graph: SavedGraph, index_checksum: bytes) -> No
 def read_graph_file(path: Path, index_checksum: bytes) -> tuple[faiss.Index, SavedGraph]:
     """The faiss index and node map saved at ``path`` for the index file of checksum ``index_checksum``;
     :class:`IndexFileError` saying why when it is missing, corrupt or belongs to another index file."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise IndexFileError(f"no graph file at {path}") from None
-    except OSError as exc:
-        raise IndexFileError(f"cannot read the graph file {path}: {exc}") from exc
+    data = read_whole(path, "graph file")
     if len(data) < _HEADER.size:
         raise IndexFileError(f"graph file {path} is truncated")
     magic, version, nodes, owner, checksum = _HEADER.unpack_from(data)

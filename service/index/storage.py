@@ -88,14 +88,20 @@ def atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
     _fsync_folder(path.parent)
 
 
+def read_whole(path: Path, what: str) -> bytes:
+    """The bytes of ``path``; :class:`IndexFileError` naming ``what`` (e.g. "index file") when it is missing or
+    unreadable."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise IndexFileError(f"no {what} at {path}") from None
+    except OSError as exc:
+        raise IndexFileError(f"cannot read the {what} {path}: {exc}") from exc
+
+
 def read_index_file(path: Path) -> IndexSnapshot:
     """The snapshot saved at ``path``; :class:`IndexFileError` saying why when it cannot be trusted."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise IndexFileError(f"no index file at {path}") from None
-    except OSError as exc:
-        raise IndexFileError(f"cannot read the index file {path}: {exc}") from exc
+    data = read_whole(path, "index file")
     if len(data) < _HEADER.size:
         raise IndexFileError(f"index file {path} is truncated ({len(data)} bytes, header alone is {_HEADER.size})")
     magic, version, meta_len, payload_len, checksum = _HEADER.unpack_from(data)
