@@ -14,13 +14,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from service.core.access import AccessOutcome
 
 # Cosine scores: fine steps where thresholds live (0.3-0.7), coarse elsewhere.
 _SCORE_BUCKETS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0)
@@ -84,15 +87,15 @@ class ServiceMetrics:
         )
         self.registry.register(_IndexCollector(app))
 
-    def observe_decision(
-        self, decision: str, reason: str, stages_ms: Mapping[str, float], score: float | None = None
-    ) -> None:
+    def observe_decision(self, outcome: AccessOutcome) -> None:
+        """Count one access decision (API or kiosk alike): its reason, its score where it has one, its stages."""
+        decision, reason, score = outcome.decision.value, outcome.reason.value, outcome.score
         self.decisions.labels(decision=decision, reason=reason).inc()
         if score is not None and decision == "granted":
             self.decision_score.labels(outcome="granted").observe(score)
         elif score is not None and reason == "unknown_face":
             self.decision_score.labels(outcome="unknown_face").observe(score)
-        for stage, ms in stages_ms.items():
+        for stage, ms in outcome.stages_ms.items():
             self.stage_seconds.labels(stage=stage).observe(ms / 1000.0)
 
 

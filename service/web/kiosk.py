@@ -130,8 +130,6 @@ async def kiosk_check(request: Request, door_id: DoorId) -> JSONResponse:
         outcome = await run_in_threadpool(check_access, runtime, door=door, frames=data, key_id=found.principal.key_id)
     except ImageError:
         return JSONResponse({"granted": False, "name": None, "message": MESSAGES[Reason.NO_FACE]}, status_code=400)
-    cast(ServiceMetrics, request.app.state.metrics).observe_decision(
-        outcome.decision.value, outcome.reason.value, outcome.stages_ms
-    )
+    cast(ServiceMetrics, request.app.state.metrics).observe_decision(outcome)
     name = outcome.person.display_name if outcome.granted and outcome.person is not None else None
     return JSONResponse({"granted": outcome.granted, "name": name, "message": MESSAGES[outcome.reason]})

@@ -49,5 +49,5 @@ async def access_check(
         door = get_door(session, door_id=door_id)
     data = [await read_upload(frame, settings.max_upload_bytes) for frame in frames]
     outcome = await run_in_threadpool(check_access, runtime, door=door, frames=data, key_id=key.key_id)
-    metrics.observe_decision(outcome.decision.value, outcome.reason.value, outcome.stages_ms, outcome.score)
+    metrics.observe_decision(outcome)
     return AccessDecision.of(outcome, runtime.match_rule.threshold)

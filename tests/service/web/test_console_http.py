@@ -150,6 +150,13 @@ def test_bad_console_input_is_a_4xx_that_changes_nothing(app: FastAPI, admin: Te
     assert browser.get("/console/people/0").status_code == 422
 
 
+def _granted_scores_counted(admin: TestClient) -> float:
+    """How many granted decisions' scores ``/metrics`` has observed so far."""
+    text = admin.get("/metrics").text
+    found = re.search(r'^facegate_decision_score_count\{outcome="granted"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_the_kiosk_answers_with_the_name_only_when_granted(
     app: FastAPI, admin: TestClient, fixture_face_paths: list[Path], lfw_dir: Path
 ) -> None:
@@ -191,8 +198,11 @@ def test_the_kiosk_answers_with_the_name_only_when_granted(
     }
     rule = admin.post("/v1/rules", json={"person_id": person, "door_id": door})
     assert rule.status_code == 201
+    scored_before = _granted_scores_counted(admin)
     granted = kiosk.post(f"/kiosk/{door}/check", files=frames, headers=headers)
     assert granted.json() == {"granted": True, "name": "Kiosk Person", "message": "Welcome"}
+    # A kiosk decision counts in /metrics like an API one, its score included.
+    assert _granted_scores_counted(admin) == scored_before + 1
     stranger = kiosk.post(
         f"/kiosk/{door}/check",
         files=[("frames", ("s.jpg", fixture_face_paths[3].read_bytes(), "image/jpeg"))],
