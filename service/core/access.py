@@ -92,11 +92,6 @@ def check_access(
 
 def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
     runtime = check.runtime
-    # Level with SQL's template revision before searching (one small query when nothing changed): a template
-    # deleted on another replica before this check began is never matched here, whatever the follower's interval.
-    begin = time.perf_counter()
-    runtime.index.refresh()
-    check.lap("search", begin)
     embeddings: list[np.ndarray] = []
     for array in arrays:
         face = analyse_array(runtime.embedder, array, runtime.gate, enrolment=False, timings=check.stages)
@@ -107,6 +102,10 @@ def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
         no_face = all(face.issue is QualityIssue.NO_FACE for face in check.faces)
         return check.finish(Reason.NO_FACE if no_face else Reason.QUALITY_TOO_LOW)
     begin = time.perf_counter()
+    # Level with SQL's template revision right before searching (one small query when nothing changed), not before
+    # detection: a template deleted on another replica before the search began is never matched here, whatever the
+    # follower's interval, and a frame without a usable face costs no query.
+    runtime.index.refresh()
     in_force = runtime.threshold_in_force()
     check.threshold, check.gallery_size = in_force.threshold, in_force.gallery_size
     rule = MatchRule(threshold=in_force.threshold, margin=runtime.settings.match_margin)
