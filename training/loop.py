@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +62,29 @@ def lr_in_time(step: int, warmup_steps: int, elapsed_s: float, budget_s: float, 
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, elapsed_s / budget_s)))
 
 
+# What a Clock reads (seconds); tests put a clock of their own here, so that no test hangs on the
+# machine's speed.
+clock_source: Callable[[], float] = time.perf_counter
+
+
 class Clock:
     """Wall time spent on a run, carried across resumes (``elapsed_s`` in the checkpoint)."""
 
     def __init__(self, budget_s: float, elapsed_before: float = 0.0):
         self.budget_s = budget_s
         self.elapsed_before = elapsed_before
-        self.started = time.perf_counter()
+        self._now = clock_source
+        self.started = self._now()
 
     @property
     def elapsed(self) -> float:
-        return self.elapsed_before + time.perf_counter() - self.started
+        return self.elapsed_before + self._now() - self.started
+
+    @property
+    def spent_before(self) -> bool:
+        """Whether the budget was already spent by the runs this one resumes (every rank loads the
+        same checkpoint, so every rank agrees without a collective)."""
+        return self.budget_s > 0 and self.elapsed_before >= self.budget_s
 
     @property
     def spent(self) -> bool:
@@ -164,12 +177,17 @@ def train(config: TrainConfig) -> Path:
             config.save(out / "config.yaml")
         steps_per_epoch = _steps_per_epoch(len(train_set), config, info.world_size)
         for epoch in range(start_epoch, config.epochs):
-            if _budget_spent(clock, info):  # every rank agrees, or one would wait in a collective forever
+            # A fresh run always trains at least one epoch (a busy machine may take the whole budget
+            # before the first step); a resume whose budget is spent adds nothing.
+            if clock.spent_before:
                 break
             steps = train_one_epoch(
                 wrapped, optimizer, train_set, config, epoch, steps_per_epoch, info, clock, device_crops, teacher_net
             )
-            last = epoch + 1 == config.epochs or _budget_spent(clock, info)
+            # One decision per epoch, agreed by every rank (or one would wait in a collective forever):
+            # the epoch that spends the budget is the last, and it is always evaluated.
+            spent = _budget_spent(clock, info)
+            last = epoch + 1 == config.epochs or spent
             if info.is_main and ((epoch + 1) % config.eval_every == 0 or last):
                 metrics = evaluate(model.backbone, val_set, info.device, config)
                 metrics.update(epoch=epoch + 1, train_identities=train_set.num_classes)
@@ -179,6 +197,8 @@ def train(config: TrainConfig) -> Path:
             if info.is_main:
                 save_checkpoint(out / CHECKPOINT, model, optimizer, config, epoch + 1, clock.elapsed)
             distributed.barrier()
+            if spent:
+                break
         if info.is_main:
             _plot_run(out)
     finally:
@@ -254,7 +274,7 @@ def train_one_epoch(
     started, seen, taken = time.perf_counter(), 0, 0
     channels_last = _channels_last(config, info.device)
     for i, index in enumerate(batches):
-        if i >= steps_per_epoch or _budget_spent(clock, info):
+        if i >= steps_per_epoch or (i > 0 and _budget_spent(clock, info)):  # at least one step per epoch
             break
         step = epoch * steps_per_epoch + i
         if config.time_budget_s > 0:

