@@ -11,7 +11,7 @@ frame and encoded once as JPEG q90, as in ``pipeline_latency.py``. Then:
 2. concurrent: 4 client threads (one ``requests.Session`` each) for ≥ 20 s: checks/s and latency percentiles;
 3. in-process, 1 thread each, on the same JPEG bytes, alternating which goes first: dlib's pipeline (PIL decode →
    HOG → 5-point shape → ResNet descriptor → numpy nearest neighbour over a gallery of the same people) and ours
-   (``service.core.analysis.analyse_subject`` → numpy nearest neighbour). dlib has no HTTP service, so the
+   (``service.domain.analysis.analyse_subject`` → numpy nearest neighbour). dlib has no HTTP service, so the
    like-for-like comparison is in-process against in-process; the HTTP figures are facegate's alone.
 
     .venv/bin/pip install dlib-bin==20.0.1.post1 face-recognition-models==0.3.0
@@ -364,7 +364,7 @@ class OursInProcess:
         import torch
 
         from service.config import Settings
-        from service.core.analysis import analyse_subject
+        from service.domain.analysis import analyse_subject
         from service.faces import load_embedder
         from service.runtime import match_rule_for, quality_gate_for
 
@@ -543,7 +543,7 @@ def machine() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from service.core.keys import generate_token
+    from service.domain.keys import generate_token
 
     info = machine()
     load: dict[str, Any] = {"start": os.getloadavg()}

@@ -9,9 +9,9 @@ training held out (neither in training nor in LFW); ``--write-calibration`` stor
 calibration.json (the model id does not change: it hashes the architecture and weights only).
 
 Galleries of 10^2..10^5 people are enrolled into the service's own :class:`service.index.vectors.VectorIndex`
-(flat) and every decision is the service's :func:`service.core.matching.match_face` / ``combine_frames`` /
+(flat) and every decision is the service's :func:`service.domain.matching.match_face` / ``combine_frames`` /
 ``fuse_frames``; the threshold for a target FPIR at a gallery of N templates is the service's
-:func:`service.core.threshold.gallery_threshold`. Mated subjects: half of LFW's people with several images (first
+:func:`service.domain.threshold.gallery_threshold`. Mated subjects: half of LFW's people with several images (first
 image enrolled, the others probe); non-mated probes: every image of the other LFW people, and AT&T (transfer).
 The galleries are filled with CelebA training identities, then their other images and the in-the-wild crops as
 one-image people (so above ~9,000 some fillers share an identity: said in the results). Writes
@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from open_set_data import Faces, Protocol, build_protocol, celeba_held_out, embed_cache
 
 from models.package import DEFAULT_PACKAGE_PATH, Calibration, load_package
-from service.core.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
-from service.core.threshold import gallery_threshold
+from service.domain.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
+from service.domain.threshold import gallery_threshold
 from service.index.vectors import IndexConfig, PersonHit, VectorIndex
 
 REPO = Path(__file__).resolve().parent.parent

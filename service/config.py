@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.core.keys import check_operator_secret
+from service.domain.keys import check_operator_secret
 
 if TYPE_CHECKING:
     from models.imageio import ImageLimits  # numpy and PIL: not for the commands that only read settings
@@ -211,7 +211,7 @@ class Settings(BaseSettings):
     def first_admin_key(self) -> str | None:
         """The operator-given first admin key (``admin_key``, else the file ``admin_key_file``), checked.
 
-        Raises :class:`service.core.keys.PlaceholderSecretError` for a short or placeholder secret, so a
+        Raises :class:`service.domain.keys.PlaceholderSecretError` for a short or placeholder secret, so a
         deployment cannot start open to anyone who read the example configuration.
         """
         if self.admin_key is not None:

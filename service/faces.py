@@ -1,6 +1,6 @@
 """The service's face model: :func:`load_embedder` builds the :class:`FaceEmbedder` (package, detector, device,
 TTA, image limits) that the settings describe. The analysis of an image (decode → detect → subject → quality →
-align → embed) lives in :mod:`models.embedder` and :mod:`service.core.analysis`.
+align → embed) lives in :mod:`models.embedder` and :mod:`service.domain.analysis`.
 
 Loading blocks for seconds (torch); the app does it in its lifespan, in a worker thread.
 """

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.embedder import FaceEmbedder
 from models.package import ModelPackage
 from service.config import Settings
-from service.core.analysis import QualityGate
-from service.core.crops import CropCipher
-from service.core.delivery import DeliveryConfig, WebhookSender
-from service.core.matching import MatchRule
-from service.core.threshold import GalleryThreshold, ThresholdPolicy
 from service.database import open_database
+from service.delivery import DeliveryConfig, WebhookSender
+from service.domain.analysis import QualityGate
+from service.domain.crops import CropCipher
+from service.domain.matching import MatchRule
+from service.domain.threshold import GalleryThreshold, ThresholdPolicy
 from service.faces import load_embedder
 from service.index.sync import IndexSync
 from service.index.vectors import IndexConfig

@@ -27,8 +27,8 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models.imageio import ImageError, ImageTooLargeError, UnsupportedFormatError
-from service.api.schemas import FieldError, Problem
 from service.repositories.errors import ConflictError, NotFoundError, StorageError
+from service.schemas import FieldError, Problem
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 FastAPI hands pydantic these as strings, and pydantic's lax mode reads ``"1.0"`` as 1 and ``"1_0"`` as 10 (Python's
 ``int()`` also takes ``"+1"``, ``" 1"`` and full-width digits): ``DELETE /v1/people/1.0`` deleted person 1.
 :data:`Digits` accepts the ASCII digits 0-9 and nothing else; every integer parameter of the API uses it.
-JSON bodies use ``Field(strict=True)`` integers instead (:data:`service.api.schemas.rights.Id`).
+JSON bodies use ``Field(strict=True)`` integers instead (:data:`service.schemas.rights.Id`).
 """
 
 from __future__ import annotations

@@ -104,10 +104,10 @@ def prepare(
     rejections, people created)``. Each creation is committed on its own, so one bad folder costs only itself."""
     from pydantic import ValidationError
 
-    from service.api.schemas.people import PersonCreate
     from service.cli.context import validation_message
     from service.repositories import people
     from service.repositories.errors import NotFoundError, StorageError
+    from service.schemas.people import PersonCreate
 
     jobs: list[Job] = []
     skipped: list[str] = []

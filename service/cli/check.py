@@ -34,8 +34,8 @@ def check(
 
     Example: facegate check "main entrance" visitor.jpg
     """
-    from service.api.schemas.access import AccessDecision
     from service.core.access import check_access
+    from service.schemas.access import AccessDecision
 
     frames = [data for _, data in read_images(images)]
     with runtime() as opened:

@@ -82,9 +82,9 @@ def describe_error(exc: Exception) -> str | None:
 
     from models.imageio import ImageError
     from models.package import ModelPackageError
-    from service.core.crops import CropKeyError
     from service.core.enrolment import DuplicateIdentityError
     from service.db.migrate import DatabaseUnavailableError
+    from service.domain.crops import CropKeyError
     from service.repositories.errors import StorageError
 
     if isinstance(exc, DuplicateIdentityError):

@@ -10,8 +10,8 @@ from service.cli import output
 from service.cli.context import confirm, find_door, guarded, parse, session_scope
 
 if TYPE_CHECKING:
-    from service.api.schemas.rights import DoorPublic
     from service.db.models import Door
+    from service.schemas.rights import DoorPublic
 
 doors_app = typer.Typer(help="Doors and their time zones.", no_args_is_help=True)
 
@@ -19,7 +19,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the HTTP API'
 
 
 def door_public(door: Door) -> DoorPublic:
-    from service.api.schemas.rights import DoorPublic
+    from service.schemas.rights import DoorPublic
 
     return DoorPublic(id=door.id, name=door.name, timezone=door.timezone, created_at=door.created_at)
 
@@ -37,8 +37,8 @@ def add(
 
     Example: facegate doors add "main entrance" --timezone Europe/Paris
     """
-    from service.api.schemas.rights import DoorCreate
     from service.repositories import doors
+    from service.schemas.rights import DoorCreate
 
     body = parse(DoorCreate, name=name, timezone=timezone)
     with session_scope() as session:
@@ -62,8 +62,8 @@ def list_(
 
     Example: facegate doors list --json
     """
-    from service.api.schemas.rights import DoorPage
     from service.repositories import doors
+    from service.schemas.rights import DoorPage
 
     with session_scope() as session:
         found, total = doors.list_doors(session, limit=limit, offset=offset)

@@ -16,16 +16,16 @@ from service.cli import output
 from service.cli.context import find_person, guarded, runtime
 
 if TYPE_CHECKING:
-    from service.api.schemas.people import EnrolmentResponse
     from service.core.enrolment import ImageVerdict
+    from service.schemas.people import EnrolmentResponse
 
 VERDICT_HEADERS = ("image", "result", "interocular px", "det score", "blur", "yaw", "pitch")
 
 
 def enrolment_response(person_id: int, verdicts: list[ImageVerdict]) -> EnrolmentResponse:
     """The API's answer to an enrolment, built from the core's verdicts."""
-    from service.api.schemas import FaceQualityPublic
-    from service.api.schemas.people import EnrolledImage, EnrolmentResponse
+    from service.schemas import FaceQualityPublic
+    from service.schemas.people import EnrolledImage, EnrolmentResponse
 
     enrolled = sum(v.template_id is not None for v in verdicts)
     return EnrolmentResponse(

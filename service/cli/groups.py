@@ -25,8 +25,8 @@ def add(name: Annotated[str, typer.Argument(metavar="NAME", help="A unique name.
 
     Example: facegate groups add "night shift"
     """
-    from service.api.schemas.rights import GroupCreate, GroupPublic
     from service.repositories import groups
+    from service.schemas.rights import GroupCreate, GroupPublic
 
     body = parse(GroupCreate, name=name)
     with session_scope() as session:
@@ -50,8 +50,8 @@ def list_(
 
     Example: facegate groups list
     """
-    from service.api.schemas.rights import GroupPage, GroupPublic
     from service.repositories import groups
+    from service.schemas.rights import GroupPage, GroupPublic
 
     with session_scope() as session:
         found, total = groups.list_groups(session, limit=limit, offset=offset)
@@ -131,8 +131,8 @@ def members_list(
 
     Example: facegate groups members list "night shift"
     """
-    from service.api.schemas.rights import MemberPage, MemberPublic
     from service.repositories import groups
+    from service.schemas.rights import MemberPage, MemberPublic
 
     with session_scope() as session:
         group = find_group(session, group_ref)

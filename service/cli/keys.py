@@ -17,15 +17,15 @@ from service.db.models import KeyRole
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from service.api.schemas.admin import KeyPublic
     from service.db.models import ApiKey
+    from service.schemas.admin import KeyPublic
 
 keys_app = typer.Typer(help="API keys (admin, terminal, auditor).", no_args_is_help=True)
 
 
 def key_public(session: Session, key: ApiKey) -> KeyPublic:
-    from service.api.schemas.admin import KeyPublic
     from service.repositories.keys import key_door_ids
+    from service.schemas.admin import KeyPublic
 
     return KeyPublic(
         id=key.id,
@@ -51,8 +51,8 @@ def create(
 
     Example: facegate keys create --role terminal --name "front door" --door "main entrance"
     """
-    from service.api.schemas.admin import KeyCreate
     from service.repositories.keys import create_key
+    from service.schemas.admin import KeyCreate
 
     with session_scope() as session:
         door_ids = [find_door(session, ref).id for ref in door or []]

@@ -76,8 +76,8 @@ def log(
 
     Example: facegate log --since 2025-06-01T00:00:00+02:00 --door "main entrance" --decision denied --format csv
     """
-    from service.api.schemas.admin import LogEntryPublic, LogPage
     from service.repositories.access_log import query_log
+    from service.schemas.admin import LogEntryPublic, LogPage
 
     start, stop = instant(since, "--since"), instant(until, "--until")
     with session_scope() as session:

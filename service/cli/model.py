@@ -20,8 +20,8 @@ from service.cli.context import CliError, guarded, load_settings, runtime, sessi
 if TYPE_CHECKING:
     import numpy as np
 
-    from service.core.threshold import GalleryThreshold
     from service.db.models import FaceTemplate
+    from service.domain.threshold import GalleryThreshold
     from service.runtime import Runtime
 
 model_app = typer.Typer(help="The face model package.", no_args_is_help=True)
@@ -136,8 +136,8 @@ def reembed_templates(opened: Runtime, *, batch_size: int = 64) -> Reembedding:
     from sqlalchemy import exists, select
     from sqlalchemy.orm import aliased, undefer
 
-    from service.core.crops import CropKeyError
     from service.db.models import FaceTemplate, Person
+    from service.domain.crops import CropKeyError
 
     cipher = opened.crop_cipher
     if not opened.settings.keep_crops or cipher is None:

@@ -1,7 +1,7 @@
 """``facegate people``: add, list, show, update, suspend, resume and delete the people who may be let in.
 
-Input goes through the HTTP API's schemas (:class:`~service.api.schemas.people.PersonCreate`,
-:class:`~service.api.schemas.people.PersonUpdate`) and changes through :mod:`service.repositories.people`, so a
+Input goes through the HTTP API's schemas (:class:`~service.schemas.people.PersonCreate`,
+:class:`~service.schemas.people.PersonUpdate`) and changes through :mod:`service.repositories.people`, so a
 badge refused over HTTP is refused here for the same reason. Template counts are those of the model now serving,
 as the API reports them.
 """
@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from service.api.schemas.people import PersonPublic, TemplatePublic
 from service.cli import output
 from service.cli.context import (
     confirm,
@@ -24,6 +23,7 @@ from service.cli.context import (
     session_scope,
 )
 from service.db.models import PersonStatus
+from service.schemas.people import PersonPublic, TemplatePublic
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -78,8 +78,8 @@ def add(
 
     Example: facegate people add B-1042 "Ada Lovelace" --valid-until 2026-01-01T00:00:00+01:00
     """
-    from service.api.schemas.people import PersonCreate
     from service.repositories import people
+    from service.schemas.people import PersonCreate
 
     status = PersonStatus.SUSPENDED if suspended else PersonStatus.ACTIVE
     body = parse(
@@ -116,8 +116,8 @@ def list_(
 
     Example: facegate people list --search lovelace --status active
     """
-    from service.api.schemas.people import PersonPage
     from service.repositories import people
+    from service.schemas.people import PersonPage
 
     settings = load_settings()
     model_id = current_model_id(settings)
@@ -140,9 +140,9 @@ def show(person_ref: PersonArg, as_json: JsonOpt = False) -> None:
 
     Example: facegate people show B-1042
     """
-    from service.api.schemas.rights import GroupPublic
     from service.repositories import groups as groups_repo
     from service.repositories import templates as templates_repo
+    from service.schemas.rights import GroupPublic
 
     with session_scope() as session:
         person = _counted(session, find_person(session, person_ref))
@@ -196,7 +196,7 @@ def update(
 
     Example: facegate people update B-1042 --valid-until 2026-06-30T18:00:00+02:00 --valid-from none
     """
-    from service.api.schemas.people import PersonUpdate
+    from service.schemas.people import PersonUpdate
 
     values: dict[str, Any] = {}
     if name is not None:

@@ -1,7 +1,7 @@
 """``facegate grant``, ``facegate revoke`` and ``facegate rules list``: who may pass which door, and when.
 
-A grant is the HTTP API's :class:`~service.api.schemas.rights.RuleCreate` built from options (day names and
-HH:MM clocks, converted by :meth:`~service.api.schemas.rights.WeeklyWindow.per_day`), stored by
+A grant is the HTTP API's :class:`~service.schemas.rights.RuleCreate` built from options (day names and
+HH:MM clocks, converted by :meth:`~service.schemas.rights.WeeklyWindow.per_day`), stored by
 :func:`service.repositories.rules.create_rule`, which owns every check (``validity_invalid``, ``window_invalid``).
 Rules are never edited: a changed right is a new grant and a revoke of the old rule.
 """
@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from service.api.schemas.rights import RulePublic
 from service.cli import output
 from service.cli.context import CliError, confirm, find_door, find_group, find_person, guarded, parse, session_scope
+from service.schemas.rights import RulePublic
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -28,7 +28,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the HTTP API'
 def expand_days(text: str) -> list[str]:
     """``mon-fri,sun`` → ``["mon", "tue", "wed", "thu", "fri", "sun"]``. A range may wrap (``fri-mon``). A name
     that is not a day is passed on as it is, for the schema to refuse with its own message."""
-    from service.api.schemas.rights import DAY_NAMES
+    from service.schemas.rights import DAY_NAMES
 
     days: list[str] = []
     for part in (p.strip().lower() for p in text.split(",") if p.strip()):
@@ -43,7 +43,7 @@ def expand_days(text: str) -> list[str]:
 
 def compact_days(days: Sequence[str]) -> str:
     """Week-ordered day names with runs of three or more shown as ranges: ``mon-fri,sun`` (for reading)."""
-    from service.api.schemas.rights import DAY_NAMES
+    from service.schemas.rights import DAY_NAMES
 
     indices = sorted(DAY_NAMES.index(day) for day in days)
     runs: list[list[int]] = []
@@ -117,8 +117,8 @@ def grant(
 
     Example: facegate grant --group "night shift" --door "main entrance" --days mon-fri --from 22:00 --to 06:00
     """
-    from service.api.schemas.rights import RuleCreate
     from service.repositories import rules
+    from service.schemas.rights import RuleCreate
 
     if (person is None) == (group is None):
         raise CliError("give exactly one of --person and --group")
@@ -187,8 +187,8 @@ def list_(
 
     Example: facegate rules list --door "main entrance"
     """
-    from service.api.schemas.rights import RulePage
     from service.repositories import rules
+    from service.schemas.rights import RulePage
 
     with session_scope() as session:
         found, total = rules.list_rules(

@@ -32,8 +32,8 @@ def add(
 
     Example: facegate webhooks add https://lock.example/events --door "main entrance" --decision granted
     """
-    from service.api.schemas.webhooks import WebhookCreate, WebhookCreated, WebhookPublic
     from service.repositories import webhooks
+    from service.schemas.webhooks import WebhookCreate, WebhookCreated, WebhookPublic
 
     with session_scope() as session:
         door_ids = [find_door(session, ref).id for ref in door] if door else None
@@ -57,8 +57,8 @@ def list_(as_json: JsonOpt = False) -> None:
 
     Example: facegate webhooks list --json
     """
-    from service.api.schemas.webhooks import WebhookPublic
     from service.repositories import webhooks
+    from service.schemas.webhooks import WebhookPublic
 
     with session_scope() as session:
         items = [WebhookPublic.of(row) for row in webhooks.list_subscriptions(session)]
@@ -117,8 +117,8 @@ def events(
 
     Example: facegate webhooks events --status dead
     """
-    from service.api.schemas.webhooks import WebhookEventPage, WebhookEventPublic
     from service.repositories import webhooks
+    from service.schemas.webhooks import WebhookEventPage, WebhookEventPublic
 
     with session_scope() as session:
         rows, total = webhooks.list_events(session, status=status, limit=limit)
@@ -159,7 +159,7 @@ def deliver(
 
     Example: facegate webhooks deliver
     """
-    from service.core.delivery import BATCH, deliver_due
+    from service.delivery import BATCH, deliver_due
     from service.runtime import delivery_config
 
     settings = load_settings()

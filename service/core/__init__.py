@@ -1,1 +1,2 @@
-"""The service's decisions: policy, matching, access checks, enrolment — no HTTP here."""
+"""The service's use cases: access checks, enrolment, recognition, webhook delivery — over the
+repositories and the runtime, with the rules of ``service.domain``; no HTTP here."""

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from models.imageio import decode_image
-from service.core.analysis import QualityIssue, SubjectFace, Timings, analyse_array
-from service.core.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
-from service.core.policy import Reason, Subject, decide_rights
 from service.db.models import Decision, Door, Person, PersonStatus
 from service.db.types import utcnow
+from service.domain.analysis import QualityIssue, SubjectFace, Timings, analyse_array
+from service.domain.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
+from service.domain.policy import Reason, Subject, decide_rights
 from service.repositories.access_log import append_entry
 from service.repositories.groups import group_ids_of
 from service.repositories.rules import rules_for

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.imageio import ImageError
-from service.core.analysis import SubjectFace, analyse_subject
+from service.domain.analysis import SubjectFace, analyse_subject
 from service.repositories.errors import ConflictError, StorageError
 from service.repositories.people import get_person, lock_person
 from service.repositories.templates import add_templates

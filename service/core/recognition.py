@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import select
 
-from service.core.analysis import SubjectFace, analyse_subject
-from service.core.matching import Match, match_face
 from service.db.models import Person
+from service.domain.analysis import SubjectFace, analyse_subject
+from service.domain.matching import Match, match_face
 from service.repositories.people import get_person
 from service.repositories.templates import person_embeddings
 from service.runtime import Runtime

@@ -1,6 +1,6 @@
 """Doors in SQL: create, read, list, rename or move to another time zone, delete.
 
-A door's time zone is how its rules' weekly windows are read (see :mod:`service.core.policy`), so an unknown
+A door's time zone is how its rules' weekly windows are read (see :mod:`service.domain.policy`), so an unknown
 zone is refused here rather than discovered at the first access check. Deleting a door deletes its rules and
 its terminal-key bindings in SQL (ON DELETE CASCADE); its access-log entries keep ``door_name``.
 """

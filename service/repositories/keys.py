@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.core.keys import generate_token, hash_token, token_matches, token_prefix
 from service.db.models import ApiKey, ApiKeyDoor, Door, KeyRole
 from service.db.types import utcnow
+from service.domain.keys import generate_token, hash_token, token_matches, token_prefix
 from service.repositories.errors import ConflictError, InvalidValueError, NotFoundError
 from service.repositories.locks import take_write_lock
 
@@ -36,7 +36,7 @@ def create_key(
     """Store a new key and return it with its token (shown once: only the hash is kept).
 
     A terminal key must name at least one door; other roles none. ``token`` stores an operator-given secret
-    instead of a generated one (checked by the caller with :func:`service.core.keys.check_operator_secret`).
+    instead of a generated one (checked by the caller with :func:`service.domain.keys.check_operator_secret`).
     """
     if role is KeyRole.TERMINAL and not door_ids:
         raise InvalidValueError("terminal_needs_doors", "a terminal key must be bound to at least one door")

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from service.core import policy
 from service.db.models import AccessRule, Door, Group, Person, RuleWindow
+from service.domain import policy
 from service.repositories.doors import page
 from service.repositories.errors import InvalidValueError, NotFoundError
 
@@ -61,7 +61,7 @@ def _check_validity(valid_from: datetime | None, valid_until: datetime | None) -
 def _check_windows(windows: Iterable[WindowSpec]) -> list[policy.Window]:
     """The windows as policy values, duplicates dropped (order kept); ``window_invalid`` for any bad one.
 
-    The policy's :class:`~service.core.policy.Window` is the one definition of a valid window, so storage and
+    The policy's :class:`~service.domain.policy.Window` is the one definition of a valid window, so storage and
     the decision cannot disagree about what a window means.
     """
     checked: dict[policy.Window, None] = {}
@@ -164,7 +164,7 @@ def rules_for(session: Session, *, person_id: int, group_ids: Iterable[int], doo
 
     One query (rules left-joined to their windows, read as plain rows: no ORM objects to build), because it
     runs on every access check. Validity periods and schedules are not filtered here: that is the decision,
-    made by :func:`service.core.policy.decide_rights`.
+    made by :func:`service.domain.policy.decide_rights`.
     """
     groups = sorted(set(group_ids))
     subject: ColumnElement[bool] = AccessRule.person_id == person_id

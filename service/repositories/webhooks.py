@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service.core import webhooks as rules
 from service.db.models import AccessLogEntry, Door, EventStatus, WebhookEvent, WebhookSubscription
 from service.db.types import utcnow
+from service.domain import webhooks as rules
 from service.repositories.errors import ConflictError, InvalidValueError, NotFoundError
 
 MAX_SUBSCRIPTIONS = 100  # each decision writes one row per matching subscription: bound that work

@@ -13,8 +13,6 @@ from pydantic import ValidationError
 
 from service.api.metrics import ServiceMetrics
 from service.api.params import Digits
-from service.api.schemas.admin import KeyCreate
-from service.api.schemas.webhooks import WebhookCreate
 from service.db.models import Decision, EventStatus, KeyRole
 from service.repositories import doors as doors_repo
 from service.repositories import keys as keys_repo
@@ -22,6 +20,8 @@ from service.repositories import webhooks as webhooks_repo
 from service.repositories.access_log import query_log
 from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
+from service.schemas.admin import KeyCreate
+from service.schemas.webhooks import WebhookCreate
 from service.web.pages import done, error_text, form_ids, form_text, render, runtime_of, validation_text
 from service.web.security import console_admin, console_user
 

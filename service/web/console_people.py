@@ -13,13 +13,13 @@ from starlette.datastructures import UploadFile
 
 from service.api.limits import read_upload
 from service.api.params import Digits
-from service.api.schemas.people import PersonCreate, PersonUpdate
 from service.core.enrolment import DuplicateIdentityError, NothingEnrolledError, enrol_images
 from service.db.models import PersonStatus
 from service.repositories import people as people_repo
 from service.repositories import templates as templates_repo
 from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
+from service.schemas.people import PersonCreate, PersonUpdate
 from service.web.pages import done, error_text, form_text, render, runtime_of, validation_text
 from service.web.security import console_admin, console_user
 

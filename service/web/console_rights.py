@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError
 
 from service.api.params import Digits
-from service.api.schemas.rights import DAY_NAMES, DoorCreate, GroupCreate, RuleCreate, RulePublic
 from service.repositories import doors as doors_repo
 from service.repositories import groups as groups_repo
 from service.repositories import people as people_repo
 from service.repositories import rules as rules_repo
 from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
+from service.schemas.rights import DAY_NAMES, DoorCreate, GroupCreate, RuleCreate, RulePublic
 from service.web.pages import done, error_text, form_id, form_text, render, runtime_of, validation_text
 from service.web.security import console_admin, console_user
 

@@ -23,8 +23,8 @@ from service.api.metrics import ServiceMetrics
 from service.api.params import Digits
 from service.config import Settings
 from service.core.access import check_access
-from service.core.policy import Reason
 from service.db.models import KeyRole
+from service.domain.policy import Reason
 from service.repositories.browser_sessions import BrowserSession, open_session
 from service.repositories.doors import get_door
 from service.repositories.errors import NotFoundError

@@ -20,8 +20,8 @@ from pg import PostgresServer, postgres_server
 from sqlalchemy import URL, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from service.core.keys import generate_token, token_prefix
 from service.db.migrate import alembic_config
+from service.domain.keys import generate_token, token_prefix
 
 REPO = Path(__file__).resolve().parents[2]
 START = REPO / "scripts" / "container-start"

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from models.package import UntrainedModelWarning
 from service.config import Settings
-from service.core.keys import generate_token
+from service.domain.keys import generate_token
 from service.main import create_app
 
 # Small limits so that the over-limit cases stay cheap to build and send.

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from models.embedder import FaceEmbedder
-from service.core.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
-from service.core.threshold import gallery_threshold
+from service.domain.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
+from service.domain.threshold import gallery_threshold
 from service.index.vectors import VectorIndex
 
 PEOPLE = 12

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.core.keys import (
+from service.domain.keys import (
     PlaceholderSecretError,
     check_operator_secret,
     generate_token,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from service.core.matching import Match, MatchRule, combine_frames, match_face, match_fused
-from service.core.policy import Reason
+from service.domain.matching import Match, MatchRule, combine_frames, match_face, match_fused
+from service.domain.policy import Reason
 
 RULE = MatchRule(threshold=0.40, margin=0.05)
 

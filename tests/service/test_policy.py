@@ -1,4 +1,4 @@
-"""The rights decision of service.core.policy: schedules in the door's wall-clock time, rule scope and validity,
+"""The rights decision of service.domain.policy: schedules in the door's wall-clock time, rule scope and validity,
 person status with precedence over rules, and the errors for bad input. Plain values only: no HTTP, no DB, no model.
 
 Calendar used below (2024): Wednesday 5 June; Friday 7 June; Sunday 9 June; Monday 10 June. Europe/Berlin springs
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.core.policy import Reason, RightsDecision, Rule, Subject, Window, decide_rights
+from service.domain.policy import Reason, RightsDecision, Rule, Subject, Window, decide_rights
 
 BERLIN = "Europe/Berlin"
 MON, WED, FRI, SAT, SUN = 0, 2, 4, 5, 6

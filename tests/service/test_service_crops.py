@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from models.package import UntrainedModelWarning
 from service.config import Settings
-from service.core.crops import CropCipher, CropKeyError
-from service.core.keys import generate_token
 from service.db.models import FaceTemplate
+from service.domain.crops import CropCipher, CropKeyError
+from service.domain.keys import generate_token
 from service.main import create_app
 
 

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 
 from models.package import UntrainedModelWarning
 from service.config import Settings
-from service.core.keys import generate_token
+from service.domain.keys import generate_token
 from service.main import create_app
 
 TOKEN = generate_token()

@@ -7,7 +7,7 @@ import pytest
 
 from models.package import Calibration, ModelPackage, ThresholdPoint
 from models.tail import ImpostorTail, per_comparison_far
-from service.core.threshold import ThresholdPolicy, gallery_threshold
+from service.domain.threshold import ThresholdPolicy, gallery_threshold
 
 TAIL = ImpostorTail(
     table=((0.20, 1e-1), (0.28, 1e-2), (0.35, 1e-3)), fit_score=0.35, fit_far=1e-3, xi=-0.1, sigma=0.04, pairs=10**6

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from webhook_receiver import running_receiver
 
 from service.config import Settings
-from service.core import webhooks as rules
-from service.core.delivery import DeliveryConfig, deliver_due
 from service.db.models import Decision, EventStatus, WebhookEvent
 from service.db.types import utcnow
+from service.delivery import DeliveryConfig, deliver_due
+from service.domain import webhooks as rules
 from service.repositories import doors, webhooks
 from service.repositories.access_log import append_entry
 from service.runtime import open_database

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from service.core.webhooks import verify_signature
+from service.domain.webhooks import verify_signature
 
 
 @dataclass

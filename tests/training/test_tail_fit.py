@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.package import Calibration, ThresholdPoint
-from service.core.threshold import gallery_threshold
+from service.domain.threshold import gallery_threshold
 from training.evaluation.tail_fit import fit_tail, gpd_pwm
 
 NORMAL = NormalDist()

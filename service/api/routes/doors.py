@@ -13,9 +13,9 @@ from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
 from service.api.params import Digits
-from service.api.schemas.rights import MAX_ID, DoorCreate, DoorPage, DoorPublic, DoorUpdate
 from service.db.models import Door
 from service.repositories import doors as doors_repo
+from service.schemas.rights import MAX_ID, DoorCreate, DoorPage, DoorPublic, DoorUpdate
 
 router = APIRouter(prefix="/v1/doors", tags=["doors"])
 

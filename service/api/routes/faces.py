@@ -13,8 +13,8 @@ from service.api.auth import TerminalKey
 from service.api.deps import EmbedderDep, SettingsDep
 from service.api.errors import ForbiddenError, problem_responses
 from service.api.limits import read_upload
-from service.api.schemas import DetectedFace, FaceDetectionResponse, FaceQualityPublic, ImageInfo
 from service.db.models import KeyRole
+from service.schemas import DetectedFace, FaceDetectionResponse, FaceQualityPublic, ImageInfo
 
 router = APIRouter(prefix="/v1/faces", tags=["faces"])
 

@@ -13,7 +13,9 @@ from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
 from service.api.params import Digits
-from service.api.schemas.rights import (
+from service.db.models import Group, Person
+from service.repositories import groups as groups_repo
+from service.schemas.rights import (
     MAX_ID,
     GroupCreate,
     GroupPage,
@@ -22,8 +24,6 @@ from service.api.schemas.rights import (
     MemberPage,
     MemberPublic,
 )
-from service.db.models import Group, Person
-from service.repositories import groups as groups_repo
 
 router = APIRouter(prefix="/v1/groups", tags=["groups"])
 

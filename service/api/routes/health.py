@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.errors import NotReadyError, problem_responses
-from service.api.schemas import Liveness, Readiness
 from service.runtime import Runtime
+from service.schemas import Liveness, Readiness
 
 router = APIRouter(tags=["health"])
 

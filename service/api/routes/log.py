@@ -10,10 +10,10 @@ from service.api.auth import AuditorKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
 from service.api.params import Digits
-from service.api.schemas import Instant
-from service.api.schemas.admin import LogEntryPublic, LogPage
 from service.db.models import Decision
 from service.repositories.access_log import query_log
+from service.schemas import Instant
+from service.schemas.admin import LogEntryPublic, LogPage
 
 router = APIRouter(prefix="/v1/access", tags=["access log"])
 

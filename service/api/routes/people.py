@@ -12,8 +12,12 @@ from service.api.deps import RuntimeDep, SessionDep, SettingsDep
 from service.api.errors import TooManyImagesError, problem_responses
 from service.api.limits import read_upload
 from service.api.params import Digits
-from service.api.schemas import FaceQualityPublic
-from service.api.schemas.people import (
+from service.core.enrolment import enrol_images
+from service.db.models import PersonStatus
+from service.repositories import people as people_repo
+from service.repositories import templates as templates_repo
+from service.schemas import FaceQualityPublic
+from service.schemas.people import (
     EnrolledImage,
     EnrolmentResponse,
     PersonCreate,
@@ -22,10 +26,6 @@ from service.api.schemas.people import (
     PersonUpdate,
     TemplatePublic,
 )
-from service.core.enrolment import enrol_images
-from service.db.models import PersonStatus
-from service.repositories import people as people_repo
-from service.repositories import templates as templates_repo
 
 router = APIRouter(prefix="/v1/people", tags=["people"])
 

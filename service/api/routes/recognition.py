@@ -13,11 +13,11 @@ from service.api.deps import RuntimeDep, SettingsDep
 from service.api.errors import problem_responses
 from service.api.limits import read_upload
 from service.api.params import Digits
-from service.api.schemas import FaceQualityPublic
-from service.api.schemas.access import CandidatePublic, IdentificationResponse, PersonRef, VerificationResponse
-from service.core.analysis import SubjectFace
 from service.core.recognition import identify, verify
 from service.db.models import Person
+from service.domain.analysis import SubjectFace
+from service.schemas import FaceQualityPublic
+from service.schemas.access import CandidatePublic, IdentificationResponse, PersonRef, VerificationResponse
 
 router = APIRouter(prefix="/v1", tags=["recognition"])
 

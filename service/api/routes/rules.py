@@ -15,8 +15,8 @@ from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
 from service.api.params import Digits
-from service.api.schemas.rights import MAX_ID, RuleCreate, RulePage, RulePublic
 from service.repositories import rules as rules_repo
+from service.schemas.rights import MAX_ID, RuleCreate, RulePage, RulePublic
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
 

@@ -11,8 +11,10 @@ from service.api.auth import AdminKey
 from service.api.deps import RuntimeDep, SessionDep
 from service.api.errors import problem_responses
 from service.api.params import Digits
-from service.api.schemas.rights import MAX_ID
-from service.api.schemas.webhooks import (
+from service.db.models import EventStatus
+from service.repositories import webhooks as repo
+from service.schemas.rights import MAX_ID
+from service.schemas.webhooks import (
     WebhookCreate,
     WebhookCreated,
     WebhookEventPage,
@@ -20,8 +22,6 @@ from service.api.schemas.webhooks import (
     WebhookPublic,
     WebhookUpdate,
 )
-from service.db.models import EventStatus
-from service.repositories import webhooks as repo
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

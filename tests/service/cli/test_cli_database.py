@@ -125,7 +125,7 @@ def test_sql_only_commands_import_neither_torch_nor_alembic(cli: Cli, cli_env: C
 def test_db_upgrade_stores_the_operators_admin_key_once(
     cli: Cli, cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.core.keys import generate_token
+    from service.domain.keys import generate_token
 
     path = cli_env.folder / "facegate.db"
     path.unlink()

@@ -13,9 +13,9 @@ from cli_support import Cli, CliEnv, error_line, write_folder
 from sqlalchemy import select, update
 
 from models.embedder import FaceEmbedder
-from service.core.crops import CropCipher
 from service.db.models import FaceTemplate
 from service.db.session import create_db_engine, make_sessionmaker
+from service.domain.crops import CropCipher
 
 pytestmark = pytest.mark.usefixtures("with_model")
 

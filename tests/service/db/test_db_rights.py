@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
-from service.core.policy import Rule, Window
 from service.db.models import AccessRule, ApiKeyDoor, Door, Group, GroupMember, KeyRole, Person, RuleWindow
+from service.domain.policy import Rule, Window
 from service.repositories import doors, groups, rules
 from service.repositories.errors import ConflictError, InvalidValueError, NotFoundError, StorageError
 from service.repositories.keys import create_key

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from models.package import UntrainedModelWarning
 from service.config import Settings
-from service.core.keys import generate_token
+from service.domain.keys import generate_token
 from service.main import create_app
 
 N_ENROLLED = 20

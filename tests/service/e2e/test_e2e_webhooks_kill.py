@@ -15,7 +15,7 @@ import pytest
 from server_process import server_process
 from webhook_receiver import running_receiver
 
-from service.core.keys import generate_token
+from service.domain.keys import generate_token
 
 SECRET = "whsec_test_0123456789abcdef"
 SENDER = {

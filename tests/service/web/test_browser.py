@@ -19,7 +19,7 @@ import pytest
 from browser import chromium, require_browser, write_y4m
 from server_process import server_process
 
-from service.core.keys import generate_token
+from service.domain.keys import generate_token
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import Field
 
-from service.api.schemas import FaceQualityPublic, Identifier, Instant, PlainText200, Schema
 from service.db.models import FaceTemplate, Person, PersonStatus
+from service.schemas import FaceQualityPublic, Identifier, Instant, PlainText200, Schema
 
 ExternalId = Identifier
 DisplayName = PlainText200

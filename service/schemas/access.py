@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from service.api.schemas import FaceQualityPublic, Schema
-from service.core.policy import Reason
 from service.db.models import Decision
+from service.domain.policy import Reason
+from service.schemas import FaceQualityPublic, Schema
 
 if TYPE_CHECKING:  # the schema reads an outcome; importing the decision code here would load the model stack
     from service.core.access import AccessOutcome

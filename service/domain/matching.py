@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from service.core.policy import Reason
+from service.domain.policy import Reason
 
 
 class Hit(Protocol):

@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from service.api.schemas import Schema
-from service.api.schemas.rights import Id
 from service.db.models import EventStatus, WebhookEvent, WebhookSubscription
+from service.schemas import Schema
+from service.schemas.rights import Id
 
 DecisionName = Literal["granted", "denied"]
 

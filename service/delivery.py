@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.core import webhooks as rules
 from service.db.types import utcnow
+from service.domain import webhooks as rules
 from service.repositories import webhooks as outbox
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from service.api.schemas import PlainText100, Schema
 from service.db.models import Decision, KeyRole
+from service.schemas import PlainText100, Schema
 
 
 class KeyCreate(Schema):

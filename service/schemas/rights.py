@@ -14,8 +14,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from service.api.schemas import NFC, Instant, Schema
 from service.db.models import AccessRule, PersonStatus
+from service.schemas import NFC, Instant, Schema
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = get_args(DayName)  # index = weekday, 0 = Monday, as datetime.weekday()
