@@ -25,7 +25,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -33,17 +33,24 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from models.package_schema import (
+    CALIBRATION_FILE,
+    CONFIG_FILE,
+    FORMAT_VERSION,
+    ONNX_FILE,
+    CalibrationJson,
+    ModelJson,
+    PackageJsonError,
+    validate_json,
+)
 from models.registry import UnknownBackboneError, build_backbone
 from models.tail import ImpostorTail, TailError
 
 logger = logging.getLogger(__name__)
+S = TypeVar("S", CalibrationJson, ModelJson)
 
-FORMAT_VERSION: Final = 1
 WEIGHTS_FILE: Final = "weights.safetensors"
-CONFIG_FILE: Final = "model.json"
-CALIBRATION_FILE: Final = "calibration.json"
 CARD_FILE: Final = "MODEL_CARD.md"
-ONNX_FILE: Final = "embedder.onnx"
 PACKAGE_FILES: Final = (WEIGHTS_FILE, CONFIG_FILE, CALIBRATION_FILE, CARD_FILE)
 OPTIONAL_FILES: Final = (ONNX_FILE,)
 
@@ -143,34 +150,18 @@ class Calibration:
 
     @classmethod
     def from_json(cls, data: Any) -> Calibration:
-        if not isinstance(data, dict) or not isinstance(data.get("calibrated"), bool):
-            raise CorruptPackageError(f"{CALIBRATION_FILE} must be an object with a boolean 'calibrated'")
-        raw_points, metrics = data.get("thresholds", []), data.get("metrics", {})
-        if not isinstance(raw_points, list) or not isinstance(metrics, dict):
-            raise CorruptPackageError(f"{CALIBRATION_FILE}: 'thresholds' must be a list and 'metrics' an object")
-        points = []
-        for raw in raw_points:
-            try:
-                far, threshold = float(raw["far"]), float(raw["threshold"])
-                tar = None if raw.get("tar") is None else float(raw["tar"])
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise CorruptPackageError(f"{CALIBRATION_FILE}: bad threshold entry {raw!r}") from exc
-            if not (0.0 < far < 1.0) or not (-1.0 <= threshold <= 1.0):
-                raise CorruptPackageError(f"{CALIBRATION_FILE}: FAR must be in (0, 1) and threshold in [-1, 1]")
-            points.append(ThresholdPoint(far=far, threshold=threshold, tar=tar))
-        if data["calibrated"] != bool(points):
-            raise CorruptPackageError(
-                f"{CALIBRATION_FILE}: 'calibrated' is {data['calibrated']} but it lists {len(points)} thresholds"
-            )
+        """``calibration.json``'s content (parsed JSON), checked by :class:`CalibrationJson`."""
+        parsed = _validate(CalibrationJson, data, CALIBRATION_FILE)
         try:
-            tail = ImpostorTail.from_json(data["impostor_tail"]) if "impostor_tail" in data else None
+            tail = None if parsed.impostor_tail is None else ImpostorTail.from_json(parsed.impostor_tail)
         except TailError as exc:
-            raise CorruptPackageError(f"{CALIBRATION_FILE}: {exc}") from exc
+            raise CorruptPackageError(f"{CALIBRATION_FILE}: impostor_tail: {exc}") from exc
+        points = (ThresholdPoint(far=p.far, threshold=p.threshold, tar=p.tar) for p in parsed.thresholds)
         return cls(
-            calibrated=data["calibrated"],
+            calibrated=parsed.calibrated,
             thresholds=tuple(sorted(points, key=lambda p: p.far)),
-            measured_on=str(data.get("measured_on", "")),
-            metrics=dict(metrics),
+            measured_on=parsed.measured_on,
+            metrics=dict(parsed.metrics),
             tail=tail,
         )
 
@@ -252,21 +243,16 @@ def load_package(
     """
     source = Path(path) if path is not None else DEFAULT_PACKAGE_PATH
     files = _read_files(source)
-    model_json = _parse_json(files[CONFIG_FILE], CONFIG_FILE)
+    model_json = _validate(ModelJson, _parse_json(files[CONFIG_FILE], CONFIG_FILE), CONFIG_FILE)
     config = _config_from_json(model_json)
     weights = files[WEIGHTS_FILE]
 
-    if hashlib.sha256(weights).hexdigest() != model_json.get("weights_sha256"):
+    if hashlib.sha256(weights).hexdigest() != model_json.weights_sha256:
         raise CorruptPackageError(f"{source}: {WEIGHTS_FILE} does not match the sha256 in {CONFIG_FILE}")
-    trained = model_json.get("trained")
-    meta = model_json.get("meta", {})
-    if not isinstance(trained, bool) or not isinstance(meta, dict):
-        raise CorruptPackageError(f"{CONFIG_FILE}: 'trained' must be a boolean and 'meta' an object")
+    trained = model_json.trained
     model_id = compute_model_id(config, weights, trained)
-    if model_id != model_json.get("model_id"):
-        raise CorruptPackageError(
-            f"{source}: model id {model_json.get('model_id')!r} does not match the content ({model_id})"
-        )
+    if model_id != model_json.model_id:
+        raise CorruptPackageError(f"{source}: model id {model_json.model_id!r} does not match the content ({model_id})")
     calibration_json = _parse_json(files[CALIBRATION_FILE], CALIBRATION_FILE)
     if calibration_json.get("model_id") != model_id:
         raise CorruptPackageError(f"{source}: {CALIBRATION_FILE} was measured for another model")
@@ -291,7 +277,7 @@ def load_package(
         trained=trained,
         calibration=calibration,
         card=files[CARD_FILE].decode("utf-8", errors="replace"),
-        meta=dict(meta),
+        meta=dict(model_json.meta),
         source=source,
         onnx_graph=onnx_graph,
     )
@@ -305,18 +291,16 @@ def load_package(
     return package
 
 
-def _onnx_graph(model_json: dict[str, Any], files: dict[str, bytes], source: Path) -> bytes | None:
+def _onnx_graph(model_json: ModelJson, files: dict[str, bytes], source: Path) -> bytes | None:
     """The package's ONNX graph, checked against the sha256 ``model.json`` records; ``None`` when it lists none.
     A graph on disk that ``model.json`` does not list is ignored (nothing vouches for it)."""
-    entry = model_json.get("onnx")
+    entry = model_json.onnx
     if entry is None:
         return None
-    if not isinstance(entry, dict) or entry.get("file") != ONNX_FILE or not isinstance(entry.get("sha256"), str):
-        raise CorruptPackageError(f"{CONFIG_FILE}: 'onnx' must be {{'file': '{ONNX_FILE}', 'sha256': ...}}")
     graph = files.get(ONNX_FILE)
     if graph is None:
         raise MissingPackageFileError(f"{source}: {CONFIG_FILE} lists {ONNX_FILE} but the package lacks it")
-    if hashlib.sha256(graph).hexdigest() != entry["sha256"]:
+    if hashlib.sha256(graph).hexdigest() != entry.sha256:
         raise CorruptPackageError(f"{source}: {ONNX_FILE} does not match the sha256 in {CONFIG_FILE}")
     return graph
 
@@ -386,29 +370,23 @@ def _parse_json(data: bytes, name: str) -> dict[str, Any]:
     return parsed
 
 
-def _config_from_json(data: dict[str, Any]) -> ModelConfig:
-    if data.get("format_version") != FORMAT_VERSION:
-        raise CorruptPackageError(
-            f"{CONFIG_FILE}: format_version {data.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
-        )
+def _validate(schema: type[S], data: Any, file: str) -> S:
     try:
-        norm = data["normalization"]
-        config = ModelConfig(
-            backbone=str(data["backbone"]),
-            backbone_cfg=dict(data["backbone_cfg"]),
-            embedding_size=int(data["embedding_size"]),
-            input_size=int(data["input_size"]),
-            mean=tuple(float(v) for v in norm["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in norm["std"]),  # type: ignore[arg-type]
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CorruptPackageError(f"{CONFIG_FILE}: missing or malformed field: {exc}") from exc
-    if len(config.mean) != 3 or len(config.std) != 3 or min(config.std) <= 0:
-        raise CorruptPackageError(f"{CONFIG_FILE}: normalization needs three means and three positive stds")
-    clash = {"embedding_size", "input_size"} & set(config.backbone_cfg)
-    if clash:
-        raise CorruptPackageError(f"{CONFIG_FILE}: {sorted(clash)} belong at the top level, not in backbone_cfg")
-    return config
+        return validate_json(schema, data, file)
+    except PackageJsonError as exc:
+        raise CorruptPackageError(str(exc)) from exc
+
+
+def _config_from_json(model_json: ModelJson) -> ModelConfig:
+    norm = model_json.normalization
+    return ModelConfig(
+        backbone=model_json.backbone,
+        backbone_cfg=dict(model_json.backbone_cfg),
+        embedding_size=model_json.embedding_size,
+        input_size=model_json.input_size,
+        mean=norm.mean,
+        std=norm.std,
+    )
 
 
 def _load_state_strict(network: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:

@@ -328,29 +328,62 @@ def test_calibration_for_another_model(package_dir: Path) -> None:
 @pytest.mark.parametrize("far", [0.0, 1.0, 1.5, -0.01, "nan"])
 def test_calibration_far_outside_the_open_unit_interval(package_dir: Path, far: float | str) -> None:
     _rewrite(package_dir, calibration=lambda c: c["thresholds"][0].update(far=far))
-    _load_error(package_dir, CorruptPackageError, CALIBRATION_FILE, "FAR")
+    _load_error(package_dir, CorruptPackageError, CALIBRATION_FILE, "thresholds.0.far")
 
 
 @pytest.mark.parametrize("threshold", [1.01, -1.5])
 def test_calibration_threshold_outside_cosine_range(package_dir: Path, threshold: float) -> None:
     _rewrite(package_dir, calibration=lambda c: c["thresholds"][0].update(threshold=threshold))
-    _load_error(package_dir, CorruptPackageError, CALIBRATION_FILE, "threshold")
+    _load_error(package_dir, CorruptPackageError, CALIBRATION_FILE, "thresholds.0.threshold")
 
 
 @pytest.mark.parametrize(
-    "edit",
+    ("edit", "field"),
     [
-        lambda c: c.update(thresholds=[]),
-        lambda c: c.update(calibrated="yes"),
-        lambda c: c["thresholds"][0].pop("far"),
-        lambda c: c["thresholds"][0].update(threshold="high"),
-        lambda c: c.update(thresholds=[None]),
+        (lambda c: c.update(thresholds=[]), "'calibrated' is True but it lists 0 thresholds"),
+        (lambda c: c.update(calibrated="yes"), "calibrated: Input should be a valid boolean"),
+        (lambda c: c["thresholds"][0].pop("far"), "thresholds.0.far: Field required"),
+        (lambda c: c["thresholds"][0].update(threshold="high"), "thresholds.0.threshold"),
+        (lambda c: c.update(thresholds=[None]), "thresholds.0"),
     ],
     ids=["calibrated-but-empty", "calibrated-not-bool", "no-far", "threshold-text", "null-entry"],
 )
-def test_malformed_calibration(package_dir: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+def test_malformed_calibration(package_dir: Path, edit: Callable[[dict[str, Any]], None], field: str) -> None:
     _rewrite(package_dir, calibration=edit)
-    _load_error(package_dir, CorruptPackageError, CALIBRATION_FILE)
+    _load_error(package_dir, CorruptPackageError, CALIBRATION_FILE, field)
+
+
+@pytest.mark.parametrize(
+    "onnx",
+    [{"file": "other.onnx", "sha256": "00"}, {"file": "embedder.onnx"}, "embedder.onnx"],
+    ids=["other-file", "no-sha", "not-an-object"],
+)
+def test_malformed_onnx_entry_names_the_field(package_dir: Path, onnx: object) -> None:
+    _rewrite(package_dir, model=lambda m: m.update(onnx=onnx))
+    _load_error(package_dir, CorruptPackageError, CONFIG_FILE, "onnx")
+
+
+def test_a_package_without_the_optional_keys_still_loads(package_dir: Path) -> None:
+    """Packages written before ``meta``, ``onnx``, ``tar``, ``metrics``, ``measured_on`` and the impostor tail
+    existed (and with keys this loader does not know) load as they did."""
+
+    def old_model(m: dict[str, Any]) -> None:
+        for key in ("meta", "onnx", "weights_dtype"):
+            m.pop(key, None)
+        m["written_by"] = "a newer exporter"
+
+    def old_calibration(c: dict[str, Any]) -> None:
+        for key in ("metrics", "measured_on", "impostor_tail"):
+            c.pop(key, None)
+        for point in c["thresholds"]:
+            point.pop("tar")
+
+    _rewrite(package_dir, model=old_model, calibration=old_calibration)
+    package = load_package(package_dir, warn_untrained=False)
+    assert package.meta == {} and package.onnx_graph is None and package.calibration.tail is None
+    assert package.calibration.measured_on == "" and package.calibration.metrics == {}
+    assert package.calibration.threshold_for(1e-3) == pytest.approx(0.41)
+    assert all(p.tar is None for p in package.calibration.thresholds)
 
 
 @pytest.mark.parametrize(
