@@ -130,9 +130,7 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=config.lr)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose sgd or adamw")
+    return torch.optim.AdamW(groups, lr=config.lr)  # "adamw": TrainConfig allows no third name
 
 
 def train(config: TrainConfig) -> Path:
@@ -208,10 +206,8 @@ def train(config: TrainConfig) -> Path:
 
 def build_teacher(config: TrainConfig, device: torch.device) -> nn.Module | None:
     """The per-view teacher ``config.teacher_model`` names, frozen on ``device`` (``None`` for none)."""
-    if not config.teacher_model:
+    if not config.teacher_model:  # else "dlib_torch", the one teacher TrainConfig allows
         return None
-    if config.teacher_model != "dlib_torch":
-        raise ValueError(f"teacher_model must be '' or 'dlib_torch', got {config.teacher_model!r}")
     from training.teacher_torch import DlibResNet
 
     net = DlibResNet.from_dlib(config.teacher_weights or None).to(device).eval()
