@@ -1,4 +1,5 @@
-"""Writing model packages. ``python -m training.export untrained OUT`` makes the placeholder package.
+"""Writing model packages: ``facegate-train export`` (a run's checkpoint), ``export-untrained`` (the placeholder),
+``export-onnx`` (a package's network as ONNX) and ``export-mtcnn`` (the detector's stages as ONNX).
 
 The placeholder exists so that the service and the tests run before a trained model ships: its
 ``model.json`` says ``"trained": false``, its model card says so in its first line, and loading it
@@ -8,11 +9,14 @@ logs a loud warning.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import torch
 
 from models.package import Calibration, ModelConfig, ModelPackage, save_package
+
+logger = logging.getLogger(__name__)
 
 UNTRAINED_CARD = """# UNTRAINED placeholder model — it cannot recognise anyone
 
@@ -50,24 +54,6 @@ def make_untrained_package(
     (out / "MODEL_CARD.md").write_text(card)
     package.card = card
     return package
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    untrained = sub.add_parser("untrained", help="write the untrained placeholder package")
-    untrained.add_argument("out", type=Path)
-    untrained.add_argument("--backbone", default="iresnet18")
-    untrained.add_argument("--width", type=float, default=0.25)
-    untrained.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.command == "untrained":
-        package = make_untrained_package(args.out, backbone=args.backbone, seed=args.seed, width=args.width)
-        print(f"wrote {args.out} ({package.model_id}, UNTRAINED)")  # noqa: T201
-
-
-if __name__ == "__main__":
-    main()
 
 
 TRAINED_CARD = """# facegate face model `{model_id}`
@@ -146,7 +132,7 @@ def export_onnx(package_dir: Path, *, opset: int = ONNX_OPSET) -> bytes:
     The graph is loaded back with ONNX Runtime and must reproduce the PyTorch embeddings of random inputs to
     cosine ≥ 0.9999 before it is written (tests/models/test_runtime_parity.py checks real faces).
     """
-    import io
+    import tempfile
 
     import numpy as np
     import onnxruntime as ort
@@ -156,18 +142,19 @@ def export_onnx(package_dir: Path, *, opset: int = ONNX_OPSET) -> bytes:
     package = load_package(package_dir, warn_untrained=False)
     size = package.config.input_size
     network = package.network.eval()
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        network,
-        (torch.zeros(1, 3, size, size),),
-        buffer,
-        input_names=["input"],
-        output_names=["embedding"],
-        dynamic_axes={"input": {0: "n"}, "embedding": {0: "n"}},
-        opset_version=opset,
-        dynamo=False,
-    )
-    graph = buffer.getvalue()
+    with tempfile.TemporaryDirectory() as scratch:  # torch.onnx.export documents a path, not a file object
+        path = Path(scratch) / "embedder.onnx"
+        torch.onnx.export(
+            network,
+            (torch.zeros(1, 3, size, size),),
+            path,
+            input_names=["input"],
+            output_names=["embedding"],
+            dynamic_axes={"input": {0: "n"}, "embedding": {0: "n"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+        graph = path.read_bytes()
     probe = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, size, size, generator=probe) * 2 - 1
     with torch.inference_mode():
@@ -180,3 +167,57 @@ def export_onnx(package_dir: Path, *, opset: int = ONNX_OPSET) -> bytes:
         raise RuntimeError(f"the exported graph disagrees with the network: cosine {worst:.6f} < 0.9999")
     record_onnx_graph(package_dir, graph, opset=opset, exporter=f"torch {torch.__version__}")
     return graph
+
+
+# --- `facegate-train export`, `export-untrained`, `export-onnx`, `export-mtcnn` --------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``export`` subcommand's options."""
+    parser.add_argument("run", type=Path, help="a run folder (its checkpoint.pt)")
+    parser.add_argument("--out", type=Path, required=True, help="the package folder to write")
+
+
+def run(args: argparse.Namespace) -> ModelPackage:
+    package = export_package(args.run, args.out)
+    logger.info("wrote %s (%s, trained=%s)", args.out, package.model_id, package.trained)
+    return package
+
+
+def add_untrained_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``export-untrained`` subcommand's options."""
+    parser.add_argument("out", type=Path, help="the package folder to write")
+    parser.add_argument("--backbone", default="iresnet18")
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run_untrained(args: argparse.Namespace) -> ModelPackage:
+    package = make_untrained_package(args.out, backbone=args.backbone, seed=args.seed, width=args.width)
+    logger.info("wrote %s (%s, UNTRAINED)", args.out, package.model_id)
+    return package
+
+
+def add_onnx_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``export-onnx`` subcommand's options."""
+    parser.add_argument("package", type=Path, help="a package folder; embedder.onnx is added to it")
+
+
+def run_onnx(args: argparse.Namespace) -> bytes:
+    graph = export_onnx(args.package)
+    logger.info("wrote %s/embedder.onnx (%d bytes)", args.package, len(graph))
+    return graph
+
+
+def add_mtcnn_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``export-mtcnn`` subcommand's options."""
+    parser.add_argument("--out", type=Path, default=None, help="default: models/mtcnn (the graphs the service loads)")
+
+
+def run_mtcnn(args: argparse.Namespace) -> list[Path]:
+    from models.mtcnn_onnx import MTCNN_DIR, export_mtcnn
+
+    paths = export_mtcnn(args.out or MTCNN_DIR)
+    for path in paths:
+        logger.info("wrote %s", path)
+    return paths

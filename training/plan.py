@@ -14,7 +14,7 @@ The plan file (YAML)::
       - {name: metric, set: {attr_weight: 0.0}}
       - {name: attributes, set: {attr_weight: 0.5}}
 
-``python -m training.plan PLAN --cache CACHE [--teacher T.npy] --runs DIR [--out OUT] [--budget S]``
+``facegate-train plan PLAN --cache CACHE [--teacher T.npy] --runs DIR [--out OUT] [--budget S]``
 trains every run into ``DIR/<name>``, exports ``DIR/<name>/package``, and with ``--out`` writes
 ``OUT/results.tar.partNN`` (every package, config, log, metric and plot; :func:`bundle`) and
 ``OUT/summary.json`` (each run's last held-out check).
@@ -143,7 +143,7 @@ def bundle(runs_dir: Path, out: Path, names: list[str], part_bytes: int = PART_B
             if log.is_file():
                 tar.add(log, arcname=log.name)
         tar.add(runs_dir / "summary.json", arcname="summary.json")
-    parts = []
+    parts: list[Path] = []
     with whole.open("rb") as fh:
         while chunk := fh.read(part_bytes):
             parts.append(out / f"results.tar.part{len(parts):02d}")
@@ -153,8 +153,8 @@ def bundle(runs_dir: Path, out: Path, names: list[str], part_bytes: int = PART_B
     return parts
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="train a plan's runs concurrently, each with a time budget")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``plan`` subcommand's options."""
     parser.add_argument("plan", type=Path)
     parser.add_argument("--cache", required=True, help="the face cache every run trains on")
     parser.add_argument("--teacher", default="", help="teacher embeddings (.npy) for runs that distil")
@@ -162,8 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, help="bundle packages, logs and a summary here")
     parser.add_argument("--budget", type=float, help="each run's training seconds (default: the plan's budget_s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """``plan``: :func:`run_plan`, then one line per run."""
     overrides: dict[str, Any] = {"cache": args.cache}
     if args.teacher:
         overrides["teacher_cache"] = args.teacher
@@ -182,7 +184,10 @@ def main(argv: list[str] | None = None) -> None:
             last.get("val_tar@far=0.001"),
             entry.get("model_id", entry.get("export_error", "")),
         )
+    return summary
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the older spelling, which scripts/device-train still uses
+    from training.cli import main
+
+    main(["plan", *sys.argv[1:]])

@@ -18,6 +18,7 @@ the no-face fallback use the same pixels; the box comes from the default pipelin
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import multiprocessing as mp
@@ -239,3 +240,93 @@ def _align_chunk(job: tuple[int, list[tuple[str, int]], str, float]) -> tuple[np
         crops.append(align_face(image, subject.landmarks, size=size))
     array = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
     return array, found
+
+
+# --- `facegate-train prepare` ------------------------------------------------------------------------------
+
+SOURCES = ("celeba", "celeba_files", "celeba_merged", "lfw", "att", "folder")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``prepare`` subcommand's options."""
+    p.add_argument("--source", choices=SOURCES, required=True)
+    p.add_argument("--extra", type=Path, action="append", default=[], help="celeba_merged: folders of NNNNNN.jpg")
+    p.add_argument(
+        "--exclude-identities", type=Path, default=None, help="celeba sources: a file of identities to leave out"
+    )
+    p.add_argument("--images", type=Path, required=True, help="the data set's image folder (LFW: its root)")
+    p.add_argument("--labels", type=Path, help="CelebA label folder")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    p.add_argument("--chunk-size", type=int, default=512)
+    p.add_argument("--limit", type=int, default=None, help="only the first N samples (smoke runs)")
+    p.add_argument(
+        "--crop",
+        choices=CROPS,
+        default="none",
+        help="tight: cut each image to its face's detector box + --tight-margin first (faces that fill the picture)",
+    )
+    p.add_argument(
+        "--tight-margin", type=float, default=DEFAULT_TIGHT_MARGIN, help="--crop tight: margin, fraction of the box"
+    )
+    p.add_argument(
+        "--frame-margin",
+        type=float,
+        default=DEFAULT_FRAME_MARGIN,
+        help="black frame around each image before detection, fraction of its longer side (0: none, the old pipeline)",
+    )
+    p.add_argument("--files", type=Path, default=None, help="only the images listed in this file (relative paths)")
+
+
+def run(args: argparse.Namespace) -> PrepareReport:
+    """``prepare``: the chosen source's samples (optionally filtered) → :func:`prepare`."""
+    exclude = frozenset(args.exclude_identities.read_text().split()) if args.exclude_identities else frozenset()
+    samples = list(_samples(args.source, args.images, args.labels, args.extra, exclude))
+    if args.files is not None:
+        keep = {line.strip() for line in args.files.read_text().splitlines() if line.strip()}
+        samples = [s for s in samples if str(s.path.relative_to(args.images)) in keep]
+    report = prepare(
+        samples[: args.limit],
+        args.out,
+        root=args.images,
+        chunk_size=args.chunk_size,
+        workers=args.workers,
+        crop=args.crop,
+        tight_margin=args.tight_margin,
+        frame_margin=args.frame_margin,
+    )
+    logger.info(
+        "%d images: %d aligned, %d without a face, %d unreadable",
+        report.total,
+        report.aligned,
+        report.no_face,
+        report.unreadable,
+    )
+    return report
+
+
+def _samples(
+    source: str, images: Path, labels: Path | None, extra: list[Path], exclude: frozenset[str]
+) -> Iterator[Sample]:
+    from training.data.sources import (
+        att_faces,
+        celeba_files,
+        celeba_identity_set,
+        celeba_merged,
+        image_folder,
+        lfw_people,
+    )
+
+    if source.startswith("celeba") and labels is None:
+        raise SystemExit("--labels (the folder with the CelebA label files) is required for celeba sources")
+    if source == "celeba" and labels is not None:
+        return celeba_identity_set(images, labels)
+    if source == "celeba_files" and labels is not None:
+        return celeba_files(images, labels, "**/*.jpg", exclude)
+    if source == "celeba_merged" and labels is not None:
+        return celeba_merged(images, extra, labels, exclude)
+    if source == "lfw":
+        return lfw_people(images)
+    if source == "att":
+        return att_faces(images)
+    return image_folder(images)

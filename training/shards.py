@@ -9,8 +9,8 @@ on one scale (the largest component ↦ 127; an error of at most half a step). `
 ordinary cache (``training.prepare``'s format) and a float32 teacher ``.npy``, so training reads it
 like any other cache.
 
-``python -m training.shards pack CACHE OUT [--teacher T.npy] [--quality 40]``
-``python -m training.shards unpack PACK CACHE [--workers N]``
+``facegate-train shards pack CACHE OUT [--teacher T.npy] [--quality 40]``
+``facegate-train shards unpack PACK CACHE [--workers N]``
 """
 
 from __future__ import annotations
@@ -18,14 +18,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import multiprocessing as mp
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from training.prepare import load_cache
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "facegate-pack-1"
 FACES_PER_SHARD = 4096
@@ -127,7 +131,7 @@ def pack(cache: Path, out: Path, *, teacher: Path | None = None, quality: int = 
 def unpack(packed: Path, cache: Path, *, workers: int = 1) -> dict[str, Any]:
     """Rebuild an ordinary cache in ``cache`` from a pack; the teacher (if packed) goes to
     ``cache/teacher.npy`` (float32). Returns ``pack.json``."""
-    info = json.loads((packed / INFO).read_text())
+    info: dict[str, Any] = json.loads((packed / INFO).read_text())
     if info.get("format") != FORMAT:
         raise ValueError(f"{packed}: not a {FORMAT} pack")
     shards = sorted(packed.glob("faces-*.npz"))
@@ -161,26 +165,31 @@ def unpack(packed: Path, cache: Path, *, workers: int = 1) -> dict[str, Any]:
     return info
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="pack a face cache into compact shards, or unpack them")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("pack")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``shards`` subcommand's two commands, ``pack`` and ``unpack``."""
+    sub = parser.add_subparsers(dest="shards_command", required=True, metavar="pack|unpack")
+    p = sub.add_parser("pack", help="a face cache (+ teacher embeddings) into compact shards")
     p.add_argument("cache", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--teacher", type=Path)
     p.add_argument("--quality", type=int, default=40)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    u = sub.add_parser("unpack")
+    u = sub.add_parser("unpack", help="compact shards back into a face cache")
     u.add_argument("packed", type=Path)
     u.add_argument("cache", type=Path)
     u.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args(argv)
-    if args.command == "pack":
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.shards_command == "pack":
         info = pack(args.cache, args.out, teacher=args.teacher, quality=args.quality, workers=args.workers)
     else:
         info = unpack(args.packed, args.cache, workers=args.workers)
-    print(json.dumps(info))  # noqa: T201
+    logger.info("%s", json.dumps(info))
+    return info
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the older spelling, which scripts/device-train still uses
+    from training.cli import main
+
+    main(["shards", *sys.argv[1:]])

@@ -1,9 +1,9 @@
 """The lecture's study: each backbone with the metric loss alone, then one backbone with each auxiliary loss,
 all with the same data, schedule and budget; one JSON per row; the table and the plot are generated from them.
 
-python -m training.study run [--config YAML] [--row NAME ...] [--quick] [--fresh] [--set KEY=VALUE ...]
-python -m training.study latency [--results DIR] [--runs 100]   # re-time every finished row, interleaved
-python -m training.study table [--results DIR] [--doc docs/ARCHITECTURES.md] [--plot PNG]
+facegate-train study run [--config YAML] [--row NAME ...] [--quick] [--fresh] [--set KEY=VALUE ...]
+facegate-train study latency [--results DIR] [--runs 100]   # re-time every finished row, interleaved
+facegate-train study table [--results DIR] [--doc docs/ARCHITECTURES.md] [--plot PNG]
 
 A row goes through the project's own code paths, so its figures mean what the shipped model's mean:
 ``training.loop.train`` (what ``fit`` runs), ``training.export.export_package`` and
@@ -140,8 +140,8 @@ def measure_cost(network: nn.Module, input_size: int = 112, runs: int = 50, warm
     one thread (median and p90 of ``runs`` timed forwards after ``warmup`` untimed ones)."""
     network = network.cpu().eval()
     total = sum(p.numel() for p in network.parameters())
-    head = network.head if isinstance(getattr(network, "head", None), nn.Module) else None
-    head_params = sum(p.numel() for p in head.parameters()) if head is not None else 0
+    head = getattr(network, "head", None)  # the staged backbones' embedding head; absent elsewhere
+    head_params = sum(p.numel() for p in head.parameters()) if isinstance(head, nn.Module) else 0
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         network(torch.randn(1, 3, input_size, input_size))
     times = cpu_latency({"network": network}, input_size, runs, warmup)["network"]
@@ -317,11 +317,11 @@ def run_row(study: Study, row: Row, *, fresh: bool = False, overrides: list[str]
 # --- command line ------------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.study", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``study`` subcommand's three commands: ``run``, ``latency`` and ``table``."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    sub = parser.add_subparsers(dest="study_command", required=True, metavar="run|latency|table")
     r = sub.add_parser("run", help="train, export, evaluate and measure rows (all by default), sequentially")
     r.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     r.add_argument("--row", action="append", default=[], help="a row name (repeatable); default: every row")
@@ -340,12 +340,13 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--results", type=Path, default=PUBLISHED)
     t.add_argument("--doc", type=Path, default=DOC)
     t.add_argument("--plot", type=Path, default=PLOT)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "table":
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.study_command == "table":
         logger.info("table:\n%s", write_table(args.results, args.doc, args.plot))
         return
-    if args.command == "latency":
+    if args.study_command == "latency":
         remeasure_latency(load_study(args.config, results=args.results), args.publish, runs=args.runs)
         return
     study = load_study(args.config, quick=args.quick, aux_backbone=args.aux_backbone, results=args.results)
@@ -361,7 +362,3 @@ def main(argv: list[str] | None = None) -> None:
             publish.mkdir(parents=True, exist_ok=True)
             (publish / f"{row.name}.json").write_text(json.dumps(result, indent=2) + "\n")
         logger.info("row %s: LFW %s; model %s", row.name, result["lfw"], result["model"])
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """The distillation teacher's embeddings: dlib's ResNet descriptor of every face of a cache, computed once.
 
-``python -m training.teacher CACHE --images DIR --out teacher.npy`` writes one 128-d row per aligned face
+``facegate-train teacher CACHE --images DIR --out teacher.npy`` writes one 128-d row per aligned face
 of ``CACHE`` (the order :func:`training.prepare.load_cache` returns them in), so ``--set
 teacher_cache=teacher.npy`` lines up with the training arrays. The teacher sees the *original* image
 through its own pipeline (HOG detector → 5-point shape predictor → 150×150 chip → descriptor,
@@ -130,17 +130,15 @@ def compute_teacher(
     return report
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="dlib teacher embeddings for every face of a cache")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``teacher`` subcommand's options."""
     parser.add_argument("cache", type=Path, help="a face cache written by facegate-train prepare")
     parser.add_argument("--images", type=Path, required=True, help="the folder the manifest's files are relative to")
     parser.add_argument("--out", type=Path, required=True, help="the .npy to write")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--chunk-size", type=int, default=256)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    compute_teacher(args.cache, args.images, args.out, workers=args.workers, chunk_size=args.chunk_size)
 
 
-if __name__ == "__main__":
-    main()
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """``teacher``: :func:`compute_teacher` on the cache."""
+    return compute_teacher(args.cache, args.images, args.out, workers=args.workers, chunk_size=args.chunk_size)

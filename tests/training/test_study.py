@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training.cli import main
 from training.data.dataset import arrays_from_cache
 from training.prepare import load_cache
-from training.study import DEFAULT_CONFIG, load_study, main
+from training.study import DEFAULT_CONFIG, load_study
 from training.study_data import celeba_subset, write_cache
 from training.study_report import END, START, write_table
 
@@ -40,7 +41,7 @@ def test_rows_cover_every_backbone_and_auxiliary_loss_on_one_schedule() -> None:
 
 def test_quick_study_end_to_end(tmp_path: Path) -> None:
     results, published = tmp_path / "results", tmp_path / "published"
-    main(["run", "--quick", "--results", str(results), "--publish", str(published)])
+    main(["study", "run", "--quick", "--results", str(results), "--publish", str(published)])
     rows = {r.name: r for r in load_study(DEFAULT_CONFIG, quick=True).rows}
     found = {p.stem: json.loads(p.read_text()) for p in published.glob("*.json")}
     assert set(found) == set(rows)
@@ -62,20 +63,20 @@ def test_quick_study_end_to_end(tmp_path: Path) -> None:
     assert found["iresnet18+recon_unet"]["aux"] == {"recon_weight": 1.0, "decoder": "unet"}
     assert found["iresnet18+denoising"]["aux"]["recon_noise_std"] == pytest.approx(0.2)
 
-    main(["latency", "--results", str(results), "--publish", str(published), "--runs", "10"])
+    main(["study", "latency", "--results", str(results), "--publish", str(published), "--runs", "10"])
     retimed = json.loads((published / "vgg.json").read_text())["model"]["latency"]
     assert retimed["interleaved_models"] == len(rows) and retimed["runs"] == 10
 
     doc, plot = tmp_path / "ARCHITECTURES.md", tmp_path / "img" / "plot.png"
     doc.write_text(f"# Study\n\nkept above\n{START}\nstale table\n{END}\nkept below\n")
-    main(["table", "--results", str(published), "--doc", str(doc), "--plot", str(plot)])
+    main(["study", "table", "--results", str(published), "--doc", str(doc), "--plot", str(plot)])
     text = doc.read_text()
     assert "kept above" in text and "kept below" in text and "stale table" not in text
     assert "QUICK RUN" in text
     for row in rows.values():
         assert f"| {row.title} |" in text
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    main(["table", "--results", str(published), "--doc", str(doc), "--plot", str(plot)])
+    main(["study", "table", "--results", str(published), "--doc", str(doc), "--plot", str(plot)])
     assert doc.read_text() == text  # regenerating changes nothing
 
     repeat = tmp_path / "published-seed1"  # a rerun with another seed, found beside the results
@@ -83,7 +84,7 @@ def test_quick_study_end_to_end(tmp_path: Path) -> None:
     vgg = json.loads((published / "vgg.json").read_text())
     vgg["lfw"]["accuracy"] = 0.1234
     (repeat / "vgg.json").write_text(json.dumps(vgg))
-    main(["table", "--results", str(published), "--doc", str(doc), "--plot", str(plot)])
+    main(["study", "table", "--results", str(published), "--doc", str(doc), "--plot", str(plot)])
     lines = doc.read_text().splitlines()
     assert "LFW, seed 1 |" in next(line for line in lines if line.startswith("| row |"))
     assert next(line for line in lines if line.startswith(f"| {rows['vgg'].title} |")).endswith("| 12.34% |")

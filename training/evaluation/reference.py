@@ -31,6 +31,7 @@ cosine of the normalised vectors.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import logging
 import os
@@ -262,25 +263,20 @@ def describe_reference(fallback: str = DEFAULT_FALLBACK) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m training.evaluation.reference LFW_ROOT CACHE.npz [pairs files...]``: fill the cache."""
-    import argparse
-
-    from training.evaluation.pairs import read_pairs
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``reference`` subcommand's options: ``LFW_ROOT CACHE.npz [pairs files...]``."""
     parser.add_argument("lfw_root", type=Path)
-    parser.add_argument("cache", type=Path)
+    parser.add_argument("cache", type=Path, help="the .npz of dlib embeddings to fill (kept between runs)")
     parser.add_argument("pairs", nargs="*", default=["pairs.txt"], help="pair lists, relative to LFW_ROOT")
     parser.add_argument("--fallback", choices=FALLBACKS, default=DEFAULT_FALLBACK, help="no HOG face: which box")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run(args: argparse.Namespace) -> None:
+    """``reference``: dlib's embedding of every image the pair lists name, into the cache."""
+    from training.evaluation.pairs import read_pairs
+
     files: list[str] = []
     for name in args.pairs:
         for pair in read_pairs(args.lfw_root / name):
             files += [str(pair.path_a), str(pair.path_b)]
     dlib_embeddings(args.lfw_root, files, args.cache, fallback=args.fallback)
-
-
-if __name__ == "__main__":
-    main()
