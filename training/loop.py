@@ -124,7 +124,8 @@ def load_data(config: TrainConfig) -> tuple[FaceArrays, FaceArrays]:
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """Weight decay on weights only, not on norm parameters or biases."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         (no_decay if param.ndim <= 1 or name.endswith(".bias") else decay).append(param)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
@@ -289,6 +290,7 @@ def train_one_epoch(
         images = augment(images, config)
         labels = torch.from_numpy(data.labels[index]).to(info.device)
         attributes = torch.from_numpy(data.attributes[index]).to(info.device)
+        teacher: torch.Tensor | None
         if teacher_net is not None:
             teacher = view_teacher(teacher_net, images)
         else:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.backbones.staged import StagedBackbone
 from models.registry import build_backbone
 from training.config import TrainConfig
 from training.losses import AttributeLoss, CosFaceLoss, build_metric_loss
@@ -112,13 +113,16 @@ class FaceTrainingModel(nn.Module):
     def __init__(self, config: TrainConfig, num_classes: int, teacher_dim: int = 0):
         super().__init__()
         self.config = config
-        self.backbone = build_backbone(
+        backbone = build_backbone(
             config.backbone,
             width=config.width,
             block=config.block,
             embedding_size=config.embedding_size,
             dropout=config.dropout,
         )
+        if not isinstance(backbone, StagedBackbone):  # the auxiliary heads read its four stage maps
+            raise TypeError(f"backbone {config.backbone!r} is not a StagedBackbone (training needs its stages)")
+        self.backbone: StagedBackbone = backbone
         cfg = (
             {"margin": config.margin}
             if config.metric == "triplet"

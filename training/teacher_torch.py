@@ -157,7 +157,8 @@ class _ConvAffine(nn.Module):
         self.beta = nn.Parameter(torch.zeros(c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x) * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+        out: torch.Tensor = self.conv(x) * self.gamma.view(1, -1, 1, 1) + self.beta.view(1, -1, 1, 1)
+        return out
 
 
 def _add_zero_extended(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -186,13 +187,17 @@ class _Residual(nn.Module):
 class DlibResNet(nn.Module):
     """dlib's face descriptor network: ``(B, 3, 150, 150)`` RGB 0–255 → ``(B, 128)``."""
 
+    mean: torch.Tensor  # a buffer (register_buffer), typed here for the checker
+
     def __init__(self) -> None:
         super().__init__()
         self.stem = _ConvAffine(3, 32, 7, 2, 0)
-        blocks, c_in = [], 32
+        blocks: list[_Residual] = []
+        c_in = 32
         for c_out, down in BLOCKS:
             blocks.append(_Residual(c_in, c_out, down))
             c_in = c_out
+        self.residuals = blocks  # the same modules, typed, in order (nn.Sequential yields plain Modules)
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(c_in, DESCRIPTOR_SIZE, bias=False)
         self.register_buffer("mean", torch.tensor(INPUT_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -201,7 +206,12 @@ class DlibResNet(nn.Module):
         x = (x - self.mean) / INPUT_SCALE
         x = F.max_pool2d(F.relu(self.stem(x)), 3, 2)
         x = self.blocks(x)
-        return self.fc(x.mean(dim=(2, 3)))
+        descriptors: torch.Tensor = self.fc(x.mean(dim=(2, 3)))
+        return descriptors
+
+    def conv_affines(self) -> list[_ConvAffine]:
+        """Every conv + affine layer in dlib's file order: the stem, then each residual block's two."""
+        return [self.stem, *(layer for block in self.residuals for layer in (block.first, block.second))]
 
     @classmethod
     def from_dlib(cls, path: str | Path | None = None) -> DlibResNet:
@@ -212,14 +222,14 @@ class DlibResNet(nn.Module):
             path = dlib_model_dir() / RECOGNITION_MODEL_FILE
         convs, affines, fc = read_dlib_resnet(path)
         net = cls()
-        layers = [net.stem] + [layer for block in net.blocks for layer in (block.first, block.second)]  # type: ignore[union-attr]
         with torch.no_grad():
-            for layer, conv, (gamma, beta) in zip(layers, convs, affines, strict=True):
+            for layer, conv, (gamma, beta) in zip(net.conv_affines(), convs, affines, strict=True):
                 if tuple(layer.conv.weight.shape) != conv.weight.shape:
                     raise DlibFormatError(f"conv weight {conv.weight.shape}, expected {tuple(layer.conv.weight.shape)}")
                 if layer.conv.stride[0] != conv.stride or layer.conv.padding[0] != conv.padding:
                     raise DlibFormatError(f"conv stride/padding {conv.stride}/{conv.padding}: not the architecture")
                 layer.conv.weight.copy_(torch.from_numpy(conv.weight))
+                assert layer.conv.bias is not None  # _ConvAffine builds its conv with a bias
                 layer.conv.bias.copy_(torch.from_numpy(conv.bias))
                 layer.gamma.copy_(torch.from_numpy(gamma))
                 layer.beta.copy_(torch.from_numpy(beta))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from models.package import load_package
 from training.cli import COMMANDS, main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,6 +47,9 @@ def test_a_subcommand_runs_through_the_cli(tmp_path: Path) -> None:
     package = tmp_path / "pkg"
     main(["export-untrained", str(package), "--width", "0.125"])
     assert (package / "model.json").is_file() and "UNTRAINED" in (package / "MODEL_CARD.md").read_text()
+    main(["export-onnx", str(package)])  # checks the graph against the network before writing it
+    loaded = load_package(package, warn_untrained=False)
+    assert loaded.onnx_graph == (package / "embedder.onnx").read_bytes() and len(loaded.onnx_graph) > 10_000
 
 
 def test_no_training_module_keeps_a_command_line_of_its_own() -> None:

@@ -50,7 +50,8 @@ def _normalise(embeddings: ArrayLike) -> np.ndarray:
         raise ValueError(f"need at least two embeddings (N, E), got shape {e.shape}")
     if not np.isfinite(e).all():
         raise ValueError("embeddings must be finite")
-    return e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    unit: np.ndarray = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+    return unit
 
 
 def count_pairs(identities: Sequence[Any]) -> tuple[int, int]:

@@ -167,9 +167,11 @@ def pair_scores(pairs: list[Pair], embeddings: Mapping[str, np.ndarray], metric:
     if metric == "cosine":
         a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
         b /= np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-        return np.clip(np.einsum("ij,ij->i", a, b), -1.0, 1.0)
+        cosines: np.ndarray = np.clip(np.einsum("ij,ij->i", a, b), -1.0, 1.0)
+        return cosines
     if metric == "euclidean":
-        return -np.linalg.norm(a - b, axis=1)
+        distances: np.ndarray = np.linalg.norm(a - b, axis=1)
+        return -distances
     raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
 
 
@@ -436,6 +438,7 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """``evaluate``: our package (and optionally dlib) on LFW → table, JSON, ROC plot, calibration."""
     import warnings
 
+    from models.detection import Runtime
     from models.embedder import FaceEmbedder
     from models.package import UntrainedModelWarning, load_package
     from training.plots import plot_roc
@@ -447,7 +450,7 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"{package.source} is UNTRAINED: refusing to calibrate it (--allow-untrained to force)")
     if args.calibrate and (package.source is None or not package.source.is_dir()):
         raise SystemExit(f"--calibrate needs a package folder, got {package.source}")
-    runtime = getattr(args, "runtime", "torch")
+    runtime: Runtime = "onnx" if getattr(args, "runtime", "torch") == "onnx" else "torch"  # --runtime's choices
     embedder = FaceEmbedder(
         package, device=args.device, flip_tta=args.flip, batch_size=args.batch_size, runtime=runtime, threads=2
     )
