@@ -68,6 +68,33 @@ def test_a_plan_trains_its_runs_at_once_within_the_budget_and_bundles_them(tmp_p
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["budget_s"] == 4
 
 
+class JumpingClock:
+    """Reads 0 at the plan's start and far past any deadline afterwards: the kill path runs at its first
+    check, whatever the machine's speed (no test waits for a real deadline)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return 0.0 if self.reads == 1 else 1e9
+
+
+def test_a_run_still_going_at_the_deadline_is_killed_and_reported(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(json.dumps(TINY))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(json.dumps({"base": str(tmp_path / "base.yaml"), "runs": [{"name": "slow"}]}))
+    clock = JumpingClock()
+    summary = run_plan(
+        plan, tmp_path / "runs", overrides={"cache": "unused"}, budget_s=1000, grace_s=60, clock=clock, poll_s=0.01
+    )
+    entry = summary["runs"]["slow"]
+    assert entry["exit"] == "killed at the deadline"
+    # Killed while still starting (importing torch): no epoch, so nothing to export, and the plan says so.
+    assert "last_epoch" not in entry and entry["export_error"].startswith("FileNotFoundError")
+    assert clock.reads >= 2 and summary["budget_s"] == 1000
+
+
 def test_bundle_cuts_the_tar_into_parts_of_bounded_size(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     (runs / "a").mkdir(parents=True)
