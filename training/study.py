@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from training.study_data import celeba_subset, synthetic_lfw
 from training.study_report import DOC, PLOT, write_table
+
+if TYPE_CHECKING:  # imported where it is used: the study's table command needs no training code
+    from training.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +258,7 @@ def evaluate_lfw(study: Study, package: Path, folder: Path) -> dict[str, Any]:
     }
 
 
-def train_config(study: Study, row: Row, folder: Path, overrides: list[str]) -> Any:
+def train_config(study: Study, row: Row, folder: Path, overrides: list[str]) -> TrainConfig:
     """The row's TrainConfig, written as ``train.yaml`` and read back through ``load_config`` (the same checks
     as ``fit --config``; ``python -m training fit --config <row>/train.yaml`` replays it)."""
     from training.config import load_config

@@ -113,8 +113,9 @@ class DlibFaceModel:
         self.shape_predictor = dlib.shape_predictor(str(folder / SHAPE_PREDICTOR_FILE))
         self.recognizer = dlib.face_recognition_model_v1(str(folder / RECOGNITION_MODEL_FILE))
 
-    def fallback_rectangle(self, width: int, height: int):  # type: ignore[no-untyped-def]
-        """The rectangle used when HOG finds no face in a ``width``×``height`` image."""
+    def fallback_rectangle(self, width: int, height: int) -> Any:
+        """The ``dlib.rectangle`` used when HOG finds no face in a ``width``×``height`` image (dlib ships no
+        type information, so its objects are ``Any`` here)."""
         if self.fallback == "whole_image":
             return self._dlib.rectangle(0, 0, width, height)
         sx, sy = width / LFW_SIZE, height / LFW_SIZE
