@@ -114,3 +114,17 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     upward.write_text("def f():\n    from service.api.errors import ProblemError\n    from service import runtime\n")
     assert imported_service_rooms(upward) == {"api", "runtime"}
     assert layer_of("api") > layer_of("core") > layer_of("runtime") > layer_of("repositories") > layer_of("domain")
+
+
+HTTP_PACKAGES = {"fastapi", "starlette"}
+HTTP_ROOMS = {"api", "web", "main"}  # the HTTP layer and above; everything below works without a request
+
+
+def test_only_the_http_layer_imports_the_web_framework() -> None:
+    violations = [
+        f"service/{path.relative_to(ROOT / 'service')} imports {name}"
+        for path in sorted((ROOT / "service").rglob("*.py"))
+        if path.relative_to(ROOT / "service").parts[0].removesuffix(".py") not in HTTP_ROOMS
+        for name in sorted(imported_top_levels(path) & HTTP_PACKAGES)
+    ]
+    assert not violations, "HTTP below the HTTP layer:\n" + "\n".join(violations)

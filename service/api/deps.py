@@ -3,16 +3,16 @@ tests replace any of them with ``app.dependency_overrides[get_x] = ...``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from models.embedder import FaceEmbedder
 from service.api.errors import NotReadyError
 from service.api.metrics import ServiceMetrics
 from service.config import Settings
-from service.db.session import get_session
 from service.runtime import Runtime
 
 
@@ -46,6 +46,14 @@ def get_runtime(request: Request) -> Runtime:
     if runtime is None:
         raise NotReadyError("the service is still starting")
     return runtime
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session from ``app.state.sessionmaker`` for one request, closed afterwards (what was not committed is
+    rolled back). The route commits what it means to keep."""
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session:
+        yield session
 
 
 def get_metrics(request: Request) -> ServiceMetrics:

@@ -3,18 +3,17 @@
 :func:`create_db_engine` knows each dialect's needs (SQLite: foreign keys on, WAL, a busy timeout, usable from
 FastAPI's worker threads; PostgreSQL: pre-ping so a restarted server costs no failed request).
 The app builds one engine and one :func:`make_sessionmaker` in its lifespan and keeps the factory in
-``app.state.sessionmaker``; :func:`get_session` hands a session to each request.
+``app.state.sessionmaker``; :func:`service.api.deps.get_session` hands a session to each request (HTTP knowledge
+stays in the HTTP layer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.requests import Request
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -54,15 +53,3 @@ def create_db_engine(url: str | URL, *, echo: bool = False, sqlite_foreign_keys:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """The session factory of ``engine``. Objects stay readable after commit (the API returns them)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Yield a session and close it afterwards; whatever was not committed is rolled back."""
-    with factory() as session:
-        yield session
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: a session from ``app.state.sessionmaker``. The caller commits what it means to keep."""
-    factory: sessionmaker[Session] = request.app.state.sessionmaker
-    yield from session_scope(factory)
