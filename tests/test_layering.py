@@ -25,11 +25,11 @@ SERVICE_LAYERS: tuple[frozenset[str], ...] = tuple(
         "domain",  # pure rules: policy, matching, threshold, keys, webhook formats, face analysis
         "config",  # Settings
         "db",  # schema, sessions, migrations, grants
-        "repositories index",  # SQL per table; the vector index (a cache of SQL's templates)
+        "schemas",  # request/response shapes and queries: what API, console and CLI send to the layers below
+        "repositories index",  # SQL per table (takes the schemas); the vector index (a cache of SQL's templates)
         "database faces delivery server",  # wiring pieces: engine, face model, webhook sender, uvicorn
         "runtime",  # DB + model + index + threshold, one per process
         "core",  # use cases: access check, enrolment, recognition, re-embedding
-        "schemas",  # request/response shapes shared by API, console and CLI
         "api",  # HTTP routes, auth, limits, metrics
         "web cli",  # console and kiosk (HTML over api's pieces); the facegate command
         "main __main__ alembic",  # the app factory, the entry point, migrations

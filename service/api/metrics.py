@@ -23,7 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from service.core.access import AccessOutcome
+    from service.domain.outcomes import AccessOutcome
 
 # Cosine scores: fine steps where thresholds live (0.3-0.7), coarse elsewhere.
 _SCORE_BUCKETS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8, 0.9, 1.0)

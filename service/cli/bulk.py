@@ -105,6 +105,7 @@ def prepare(
     from pydantic import ValidationError
 
     from service.cli.context import validation_message
+    from service.core import records
     from service.repositories import people
     from service.repositories.errors import NotFoundError, StorageError
     from service.schemas.people import PersonCreate
@@ -127,7 +128,7 @@ def prepare(
                 person = people.get_person_by_external_id(session, external_id=body.external_id)
             except NotFoundError:
                 try:
-                    person = people.create_person(session, external_id=body.external_id, display_name=body.display_name)
+                    person = records.create_person(session, body)
                     session.commit()
                 except StorageError as exc:
                     rejected.append(Rejection(name, "-", exc.code, str(exc)))

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from service.cli import output
 from service.cli.context import confirm, find_door, guarded, parse, session_scope
 
-if TYPE_CHECKING:
-    from service.db.models import Door
-    from service.schemas.rights import DoorPublic
-
 doors_app = typer.Typer(help="Doors and their time zones.", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the HTTP API's schema) for scripts.")]
-
-
-def door_public(door: Door) -> DoorPublic:
-    from service.schemas.rights import DoorPublic
-
-    return DoorPublic(id=door.id, name=door.name, timezone=door.timezone, created_at=door.created_at)
 
 
 @doors_app.command("add")
@@ -37,14 +27,14 @@ def add(
 
     Example: facegate doors add "main entrance" --timezone Europe/Paris
     """
-    from service.repositories import doors
-    from service.schemas.rights import DoorCreate
+    from service.core import records
+    from service.schemas.rights import DoorCreate, DoorPublic
 
     body = parse(DoorCreate, name=name, timezone=timezone)
     with session_scope() as session:
-        door = doors.create_door(session, name=body.name, timezone=body.timezone)
+        door = records.create_door(session, body)
         session.commit()
-        public = door_public(door)
+        public = DoorPublic.of(door)
     if as_json:
         output.echo_json(public)
     else:
@@ -63,11 +53,11 @@ def list_(
     Example: facegate doors list --json
     """
     from service.repositories import doors
-    from service.schemas.rights import DoorPage
+    from service.schemas.rights import DoorPage, DoorPublic
 
     with session_scope() as session:
         found, total = doors.list_doors(session, limit=limit, offset=offset)
-        items = [door_public(door) for door in found]
+        items = [DoorPublic.of(door) for door in found]
     if as_json:
         output.echo_json(DoorPage(items=items, total=total, limit=limit, offset=offset))
         return

@@ -16,33 +16,9 @@ from service.cli import output
 from service.cli.context import find_person, guarded, runtime
 
 if TYPE_CHECKING:
-    from service.core.enrolment import ImageVerdict
     from service.schemas.people import EnrolmentResponse
 
 VERDICT_HEADERS = ("image", "result", "interocular px", "det score", "blur", "yaw", "pitch")
-
-
-def enrolment_response(person_id: int, verdicts: list[ImageVerdict]) -> EnrolmentResponse:
-    """The API's answer to an enrolment, built from the core's verdicts."""
-    from service.schemas import FaceQualityPublic
-    from service.schemas.people import EnrolledImage, EnrolmentResponse
-
-    enrolled = sum(v.template_id is not None for v in verdicts)
-    return EnrolmentResponse(
-        person_id=person_id,
-        enrolled=enrolled,
-        rejected=len(verdicts) - enrolled,
-        images=[
-            EnrolledImage(
-                index=v.index,
-                filename=v.filename,
-                template_id=v.template_id,
-                reason=v.reason,
-                quality=FaceQualityPublic(**v.face.quality.as_dict()) if v.face and v.face.quality else None,
-            )
-            for v in verdicts
-        ],
-    )
 
 
 def echo_verdicts(response: EnrolmentResponse) -> None:
@@ -78,6 +54,7 @@ def enroll(
     Example: facegate enroll B-1042 ada1.jpg ada2.jpg ada3.jpg
     """
     from service.core.enrolment import NothingEnrolledError, enrol_images
+    from service.schemas.people import EnrolmentResponse
 
     data = read_images(images)
     with runtime() as opened:
@@ -87,9 +64,9 @@ def enroll(
             result = enrol_images(opened, person_id=person.id, images=data, force=force)
         except NothingEnrolledError as exc:
             if not as_json:
-                echo_verdicts(enrolment_response(person.id, exc.verdicts))
+                echo_verdicts(EnrolmentResponse.of(person.id, exc.verdicts))
             raise
-    response = enrolment_response(person.id, result.verdicts)
+    response = EnrolmentResponse.of(person.id, result.verdicts)
     if as_json:
         output.echo_json(response)
         return

@@ -25,14 +25,14 @@ def add(name: Annotated[str, typer.Argument(metavar="NAME", help="A unique name.
 
     Example: facegate groups add "night shift"
     """
-    from service.repositories import groups
+    from service.core import records
     from service.schemas.rights import GroupCreate, GroupPublic
 
     body = parse(GroupCreate, name=name)
     with session_scope() as session:
-        group = groups.create_group(session, name=body.name)
+        group = records.create_group(session, body)
         session.commit()
-        public = GroupPublic(id=group.id, name=group.name, created_at=group.created_at)
+        public = GroupPublic.of(group)
     if as_json:
         output.echo_json(public)
     else:
@@ -55,7 +55,7 @@ def list_(
 
     with session_scope() as session:
         found, total = groups.list_groups(session, limit=limit, offset=offset)
-        items = [GroupPublic(id=g.id, name=g.name, created_at=g.created_at) for g in found]
+        items = [GroupPublic.of(g) for g in found]
         sizes = [groups.list_members(session, group_id=g.id, limit=1)[1] for g in found]
     if as_json:
         output.echo_json(GroupPage(items=items, total=total, limit=limit, offset=offset))
@@ -137,10 +137,7 @@ def members_list(
     with session_scope() as session:
         group = find_group(session, group_ref)
         found, total = groups.list_members(session, group_id=group.id, limit=limit, offset=offset)
-        items = [
-            MemberPublic(person_id=p.id, external_id=p.external_id, display_name=p.display_name, status=p.status)
-            for p in found
-        ]
+        items = [MemberPublic.of(p) for p in found]
     if as_json:
         output.echo_json(MemberPage(items=items, total=total, limit=limit, offset=offset))
         return

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from service.cli import output
-from service.cli.context import find_door, find_person, guarded, session_scope
+from service.cli.context import find_door, find_person, guarded, parse, session_scope
 from service.db.models import Decision
 
 if TYPE_CHECKING:
@@ -77,12 +77,12 @@ def log(
     Example: facegate log --since 2025-06-01T00:00:00+02:00 --door "main entrance" --decision denied --format csv
     """
     from service.repositories.access_log import query_log
-    from service.schemas.admin import LogEntryPublic, LogPage
+    from service.schemas.admin import LogEntryPublic, LogExport, LogPage
 
     start, stop = instant(since, "--since"), instant(until, "--until")
     with session_scope() as session:
-        entries, total = query_log(
-            session,
+        query = parse(
+            LogExport,
             since=start,
             until=stop,
             door_id=find_door(session, door).id if door is not None else None,
@@ -92,7 +92,8 @@ def log(
             limit=limit,
             offset=offset,
         )
-        items = [LogEntryPublic.model_validate(entry, from_attributes=True) for entry in entries]
+        entries, total = query_log(session, query)
+        items = [LogEntryPublic.of(entry) for entry in entries]
     if as_json or fmt is Format.JSON:
         output.echo_json(LogPage(items=items, total=total, limit=limit, offset=offset))
     elif fmt is Format.CSV:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from service.db.models import Person
+    from service.schemas.people import PersonUpdate
 
 people_app = typer.Typer(help="People: who may be let in, and since / until when.", no_args_is_help=True)
 
@@ -78,7 +79,7 @@ def add(
 
     Example: facegate people add B-1042 "Ada Lovelace" --valid-until 2026-01-01T00:00:00+01:00
     """
-    from service.repositories import people
+    from service.core import records
     from service.schemas.people import PersonCreate
 
     status = PersonStatus.SUSPENDED if suspended else PersonStatus.ACTIVE
@@ -91,14 +92,7 @@ def add(
         valid_until=valid_until,
     )
     with session_scope() as session:
-        person = people.create_person(
-            session,
-            external_id=body.external_id,
-            display_name=body.display_name,
-            status=body.status,
-            valid_from=body.valid_from,
-            valid_until=body.valid_until,
-        )
+        person = records.create_person(session, body)
         session.commit()
         _print(PersonPublic.of(person, 0), as_json, "added")
 
@@ -149,7 +143,7 @@ def show(person_ref: PersonArg, as_json: JsonOpt = False) -> None:
         templates = [TemplatePublic.of(t) for t in templates_repo.list_templates(session, person_id=person.id)]
         group_ids = groups_repo.group_ids_of(session, person_id=person.id)
         member_of = [groups_repo.get_group(session, group_id=gid) for gid in sorted(group_ids)]
-        groups = [GroupPublic(id=g.id, name=g.name, created_at=g.created_at) for g in member_of]
+        groups = [GroupPublic.of(g) for g in member_of]
     if as_json:
         output.echo_json({"person": person, "templates": templates, "groups": groups})
         return
@@ -204,9 +198,7 @@ def update(
     for field, text in (("valid_from", valid_from), ("valid_until", valid_until)):
         if text is not None:
             values[field] = None if text.strip().lower() == "none" else text
-    body = parse(PersonUpdate, **values)
-    changes = {bound: getattr(body, bound) for bound in ("valid_from", "valid_until") if bound in body.model_fields_set}
-    _change(person_ref, as_json, "updated", display_name=body.display_name, **changes)
+    _change(person_ref, as_json, "updated", parse(PersonUpdate, **values))
 
 
 @people_app.command("suspend")
@@ -216,7 +208,9 @@ def suspend(person_ref: PersonArg, as_json: JsonOpt = False) -> None:
 
     Example: facegate people suspend B-1042
     """
-    _change(person_ref, as_json, "suspended", status=PersonStatus.SUSPENDED)
+    from service.schemas.people import PersonUpdate
+
+    _change(person_ref, as_json, "suspended", PersonUpdate(status=PersonStatus.SUSPENDED))
 
 
 @people_app.command("resume")
@@ -226,15 +220,17 @@ def resume(person_ref: PersonArg, as_json: JsonOpt = False) -> None:
 
     Example: facegate people resume B-1042
     """
-    _change(person_ref, as_json, "resumed", status=PersonStatus.ACTIVE)
+    from service.schemas.people import PersonUpdate
+
+    _change(person_ref, as_json, "resumed", PersonUpdate(status=PersonStatus.ACTIVE))
 
 
-def _change(person_ref: str, as_json: bool, verb: str, **changes: Any) -> None:
-    from service.repositories import people
+def _change(person_ref: str, as_json: bool, verb: str, changes: PersonUpdate) -> None:
+    from service.core import records
 
     with session_scope() as session:
         person = find_person(session, person_ref)
-        person = people.update_person(session, person_id=person.id, **changes)
+        person = records.update_person(session, person.id, changes)
         session.commit()
         _print(_counted(session, person), as_json, verb)
 

@@ -117,7 +117,7 @@ def grant(
 
     Example: facegate grant --group "night shift" --door "main entrance" --days mon-fri --from 22:00 --to 06:00
     """
-    from service.repositories import rules
+    from service.core import records
     from service.schemas.rights import RuleCreate
 
     if (person is None) == (group is None):
@@ -133,16 +133,7 @@ def grant(
             "all_doors": all_doors,
         }
         body = parse(RuleCreate, **values, valid_from=valid_from, valid_until=valid_until, windows=windows)
-        rule = rules.create_rule(
-            session,
-            person_id=body.person_id,
-            group_id=body.group_id,
-            door_id=body.door_id,
-            all_doors=body.all_doors,
-            valid_from=body.valid_from,
-            valid_until=body.valid_until,
-            windows=body.per_day_windows(),
-        )
+        rule = records.create_rule(session, body)
         session.commit()
         public = RulePublic.of(rule)
         who, where, when = describe(session, public)

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from models.imageio import decode_image
-from service.db.models import Decision, Door, Person, PersonStatus
+from service.db.models import Door, Person, PersonStatus
 from service.db.types import utcnow
 from service.domain.analysis import QualityIssue, SubjectFace, Timings, analyse_array
 from service.domain.matching import Match, MatchRule, combine_frames, fuse_frames, match_face, match_fused
+from service.domain.outcomes import AccessOutcome, Decision, MatchedPerson
 from service.domain.policy import Reason, Subject, decide_rights
 from service.repositories.access_log import append_entry
 from service.repositories.groups import group_ids_of
@@ -33,38 +34,6 @@ from service.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 STAGES = ("decode", "detect", "align", "embed", "search", "policy", "log")
-
-
-@dataclass(frozen=True)
-class MatchedPerson:
-    id: int
-    external_id: str
-    display_name: str
-
-
-@dataclass(frozen=True)
-class AccessOutcome:
-    decision: Decision
-    reason: Reason
-    door_id: int
-    person: MatchedPerson | None
-    rule_id: int | None
-    score: float | None
-    margin: float | None
-    frames: int
-    usable_frames: int
-    quality: dict[str, Any] | None
-    latency_ms: float
-    stages_ms: dict[str, float]
-    log_id: int | None
-    model_id: str
-    threshold: float | None = None
-    gallery_size: int | None = None
-    at: datetime = field(default_factory=utcnow)
-
-    @property
-    def granted(self) -> bool:
-        return self.decision is Decision.GRANTED
 
 
 def check_access(

@@ -14,22 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.imageio import ImageError
-from service.domain.analysis import SubjectFace, analyse_subject
+from service.domain.analysis import analyse_subject
+from service.domain.outcomes import ImageVerdict
 from service.repositories.errors import ConflictError, StorageError
 from service.repositories.people import get_person, lock_person
 from service.repositories.templates import add_templates
 from service.runtime import Runtime
-
-
-@dataclass(frozen=True)
-class ImageVerdict:
-    """What became of one uploaded image: ``template_id`` when enrolled, else ``reason`` (a stable code)."""
-
-    index: int
-    filename: str | None
-    template_id: int | None
-    reason: str | None
-    face: SubjectFace | None
 
 
 @dataclass(frozen=True)

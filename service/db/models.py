@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from service.db.types import UTCDateTime, utcnow, validate_timezone
+from service.domain.outcomes import Decision as Decision  # a rule's word; the log stores it
 
 # Stable constraint names, so that migrations can drop and alter them on every dialect.
 NAMING_CONVENTION = {
@@ -65,11 +66,6 @@ class KeyRole(enum.StrEnum):
     ADMIN = "admin"
     TERMINAL = "terminal"
     AUDITOR = "auditor"
-
-
-class Decision(enum.StrEnum):
-    GRANTED = "granted"
-    DENIED = "denied"
 
 
 def _str_enum(cls: type[enum.StrEnum], name: str) -> Enum:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import AccessLogEntry, ApiKey, Decision, Door, Person
 from service.repositories.locks import keep_row, take_write_lock
+from service.schemas.admin import LogQuery
 
 
 def append_entry(
@@ -61,32 +62,21 @@ def append_entry(
     return entry
 
 
-def query_log(
-    session: Session,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    door_id: int | None = None,
-    person_id: int | None = None,
-    decision: Decision | None = None,
-    reason: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> tuple[list[AccessLogEntry], int]:
+def query_log(session: Session, query: LogQuery) -> tuple[list[AccessLogEntry], int]:
     """A page of entries, newest first, and how many match in all. ``since`` inclusive, ``until`` exclusive."""
     statement = select(AccessLogEntry)
-    if since is not None:
-        statement = statement.where(AccessLogEntry.ts >= since)
-    if until is not None:
-        statement = statement.where(AccessLogEntry.ts < until)
-    if door_id is not None:
-        statement = statement.where(AccessLogEntry.door_id == door_id)
-    if person_id is not None:
-        statement = statement.where(AccessLogEntry.person_id == person_id)
-    if decision is not None:
-        statement = statement.where(AccessLogEntry.decision == decision)
-    if reason is not None:
-        statement = statement.where(AccessLogEntry.reason == reason)
+    if query.since is not None:
+        statement = statement.where(AccessLogEntry.ts >= query.since)
+    if query.until is not None:
+        statement = statement.where(AccessLogEntry.ts < query.until)
+    if query.door_id is not None:
+        statement = statement.where(AccessLogEntry.door_id == query.door_id)
+    if query.person_id is not None:
+        statement = statement.where(AccessLogEntry.person_id == query.person_id)
+    if query.decision is not None:
+        statement = statement.where(AccessLogEntry.decision == query.decision)
+    if query.reason is not None:
+        statement = statement.where(AccessLogEntry.reason == query.reason)
     total = session.scalar(select(func.count()).select_from(statement.subquery())) or 0
-    ordered = statement.order_by(AccessLogEntry.ts.desc(), AccessLogEntry.id.desc()).limit(limit).offset(offset)
-    return list(session.scalars(ordered)), total
+    ordered = statement.order_by(AccessLogEntry.ts.desc(), AccessLogEntry.id.desc())
+    return list(session.scalars(ordered.limit(query.limit).offset(query.offset))), total

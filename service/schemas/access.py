@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from service.db.models import Decision
+from service.domain.outcomes import AccessOutcome, Decision
 from service.domain.policy import Reason
 from service.schemas import FaceQualityPublic, Schema
-
-if TYPE_CHECKING:  # the schema reads an outcome; importing the decision code here would load the model stack
-    from service.core.access import AccessOutcome
 
 
 class PersonRef(Schema):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import Field
 
 from service.db.models import FaceTemplate, Person, PersonStatus
+from service.domain.outcomes import ImageVerdict
 from service.schemas import FaceQualityPublic, Identifier, Instant, PlainText200, Schema
 
 ExternalId = Identifier
@@ -109,3 +111,24 @@ class EnrolmentResponse(Schema):
     enrolled: int
     rejected: int
     images: list[EnrolledImage]
+
+    @classmethod
+    def of(cls, person_id: int, verdicts: Sequence[ImageVerdict]) -> EnrolmentResponse:
+        """The answer to an enrolment, built from the use case's verdicts (route, console and CLI share it; a
+        refused enrolment's verdicts read the same)."""
+        enrolled = sum(v.template_id is not None for v in verdicts)
+        return cls(
+            person_id=person_id,
+            enrolled=enrolled,
+            rejected=len(verdicts) - enrolled,
+            images=[
+                EnrolledImage(
+                    index=v.index,
+                    filename=v.filename,
+                    template_id=v.template_id,
+                    reason=v.reason,
+                    quality=FaceQualityPublic(**v.face.quality.as_dict()) if v.face and v.face.quality else None,
+                )
+                for v in verdicts
+            ],
+        )

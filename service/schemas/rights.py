@@ -14,7 +14,7 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from service.db.models import AccessRule, PersonStatus
+from service.db.models import AccessRule, Door, Group, Person, PersonStatus
 from service.schemas import NFC, Instant, Schema
 
 DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -111,6 +111,10 @@ class DoorPublic(Schema):
     timezone: str
     created_at: datetime
 
+    @classmethod
+    def of(cls, door: Door) -> DoorPublic:
+        return cls(id=door.id, name=door.name, timezone=door.timezone, created_at=door.created_at)
+
 
 class DoorPage(_Page):
     items: list[DoorPublic]
@@ -136,6 +140,10 @@ class GroupPublic(Schema):
     name: str
     created_at: datetime
 
+    @classmethod
+    def of(cls, group: Group) -> GroupPublic:
+        return cls(id=group.id, name=group.name, created_at=group.created_at)
+
 
 class GroupPage(_Page):
     items: list[GroupPublic]
@@ -148,6 +156,12 @@ class MemberPublic(Schema):
     external_id: str
     display_name: str
     status: PersonStatus
+
+    @classmethod
+    def of(cls, person: Person) -> MemberPublic:
+        return cls(
+            person_id=person.id, external_id=person.external_id, display_name=person.display_name, status=person.status
+        )
 
 
 class MemberPage(_Page):

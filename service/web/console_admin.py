@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from service.api.metrics import ServiceMetrics
-from service.api.params import Digits
 from service.db.models import Decision, EventStatus, KeyRole
 from service.repositories import doors as doors_repo
 from service.repositories import keys as keys_repo
@@ -20,7 +19,8 @@ from service.repositories import webhooks as webhooks_repo
 from service.repositories.access_log import query_log
 from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
-from service.schemas.admin import KeyCreate
+from service.schemas.admin import KeyCreate, LogQuery
+from service.schemas.params import Digits
 from service.schemas.webhooks import WebhookCreate
 from service.web.pages import done, error_text, form_ids, form_text, render, runtime_of, validation_text
 from service.web.security import console_admin, console_user
@@ -54,15 +54,10 @@ def log_page(
     """The API's log filters: door, decision, reason, the last ``days`` days; newest first, 50 a page."""
     since = datetime.now(UTC) - timedelta(days=days)
     with runtime_of(request).sessionmaker() as session:
-        entries, total = query_log(
-            session,
-            since=since,
-            door_id=door_id,
-            decision=decision,
-            reason=reason or None,
-            limit=LOG_PAGE,
-            offset=offset,
+        query = LogQuery(
+            since=since, door_id=door_id, decision=decision, reason=reason or None, limit=LOG_PAGE, offset=offset
         )
+        entries, total = query_log(session, query)
         doors, _ = doors_repo.list_doors(session, limit=500, offset=0)
     filters = {"door_id": door_id or "", "decision": decision.value if decision else "", "reason": reason, "days": days}
     context = {"entries": entries, "total": total, "offset": offset, "page_size": LOG_PAGE, "doors": doors}

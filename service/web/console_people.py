@@ -12,14 +12,15 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from service.api.limits import read_upload
-from service.api.params import Digits
+from service.core import records
 from service.core.enrolment import DuplicateIdentityError, NothingEnrolledError, enrol_images
 from service.db.models import PersonStatus
 from service.repositories import people as people_repo
 from service.repositories import templates as templates_repo
 from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
-from service.schemas.people import PersonCreate, PersonUpdate
+from service.schemas.params import Digits
+from service.schemas.people import EnrolmentResponse, PersonCreate, PersonUpdate
 from service.web.pages import done, error_text, form_text, render, runtime_of, validation_text
 from service.web.security import console_admin, console_user
 
@@ -70,14 +71,7 @@ async def create_person(request: Request, _user: Changer) -> Response:
             }
         )
         with runtime.sessionmaker.begin() as session:
-            person = people_repo.create_person(
-                session,
-                external_id=body.external_id,
-                display_name=body.display_name,
-                status=body.status,
-                valid_from=body.valid_from,
-                valid_until=body.valid_until,
-            )
+            person = records.create_person(session, body)
     except (ValidationError, ValueError) as exc:
         return await _list_with_error(request, validation_text(exc))
     except StorageError as exc:
@@ -128,14 +122,7 @@ async def update_person(request: Request, person_id: PersonId, _user: Changer) -
             }
         )
         with runtime.sessionmaker.begin() as session:
-            people_repo.update_person(
-                session,
-                person_id=person_id,
-                display_name=body.display_name,
-                status=body.status,
-                valid_from=body.valid_from,
-                valid_until=body.valid_until,
-            )
+            records.update_person(session, person_id, body)
     except (ValidationError, ValueError, StorageError) as exc:
         message = error_text(exc) if isinstance(exc, StorageError) else validation_text(exc)
         return render(request, "person.html", _person_context(request, person_id) | {"error": message}, status_code=422)
@@ -170,7 +157,8 @@ async def enrol(request: Request, person_id: PersonId, _user: Changer) -> Respon
     return render(
         request,
         "person.html",
-        _person_context(request, person_id) | {"verdicts": verdicts, "enrol_message": message},
+        _person_context(request, person_id)
+        | {"verdicts": EnrolmentResponse.of(person_id, verdicts).images, "enrol_message": message},
         status_code=status,
     )
 

@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import ValidationError
 
-from service.api.params import Digits
+from service.core import records
 from service.repositories import doors as doors_repo
 from service.repositories import groups as groups_repo
 from service.repositories import people as people_repo
 from service.repositories import rules as rules_repo
 from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
+from service.schemas.params import Digits
 from service.schemas.rights import DAY_NAMES, DoorCreate, GroupCreate, RuleCreate, RulePublic
 from service.web.pages import done, error_text, form_id, form_text, render, runtime_of, validation_text
 from service.web.security import console_admin, console_user
@@ -52,7 +53,7 @@ async def create_door(request: Request, _user: Changer) -> Response:
     try:
         body = DoorCreate.model_validate({"name": form_text(form, "name"), "timezone": form_text(form, "timezone")})
         with runtime_of(request).sessionmaker.begin() as session:
-            door = doors_repo.create_door(session, name=body.name, timezone=body.timezone)
+            door = records.create_door(session, body)
     except (ValidationError, StorageError) as exc:
         return _doors_page(request, _problem(exc), 422)
     return done("/console/doors", f"added door {door.name}")
@@ -88,7 +89,7 @@ async def create_group(request: Request, _user: Changer) -> Response:
     try:
         body = GroupCreate.model_validate({"name": form_text(form, "name")})
         with runtime_of(request).sessionmaker.begin() as session:
-            group = groups_repo.create_group(session, name=body.name)
+            group = records.create_group(session, body)
     except (ValidationError, StorageError) as exc:
         return _groups_page(request, _problem(exc), 422)
     return done(f"/console/groups/{group.id}", f"added group {group.name}")
@@ -205,16 +206,7 @@ async def create_rule(request: Request, _user: Changer) -> Response:
                     "windows": _windows(form),
                 }
             )
-            rule = rules_repo.create_rule(
-                session,
-                person_id=body.person_id,
-                group_id=body.group_id,
-                door_id=body.door_id,
-                all_doors=body.all_doors,
-                valid_from=body.valid_from,
-                valid_until=body.valid_until,
-                windows=body.per_day_windows(),
-            )
+            rule = records.create_rule(session, body)
     except (ValidationError, StorageError) as exc:
         return _rules_page(request, _problem(exc), 422)
     return done("/console/rules", f"added rule {rule.id}")

@@ -20,7 +20,6 @@ from models.imageio import ImageError
 from service.api.auth import MAX_TOKEN_LENGTH
 from service.api.limits import read_upload
 from service.api.metrics import ServiceMetrics
-from service.api.params import Digits
 from service.config import Settings
 from service.core.access import check_access
 from service.db.models import KeyRole
@@ -28,6 +27,7 @@ from service.domain.policy import Reason
 from service.repositories.browser_sessions import BrowserSession, open_session
 from service.repositories.doors import get_door
 from service.repositories.errors import NotFoundError
+from service.schemas.params import Digits
 from service.web.pages import render, runtime_of
 from service.web.security import KIOSK_COOKIE, PageForbidden, check_csrf, current_session, set_session_cookie
 from service.web.signin import check_signin, signin_form

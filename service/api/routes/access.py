@@ -11,10 +11,10 @@ from service.api.auth import TerminalKey
 from service.api.deps import MetricsDep, RuntimeDep, SettingsDep
 from service.api.errors import DoorNotAllowedError, TooManyImagesError, problem_responses
 from service.api.limits import read_upload
-from service.api.params import Digits
 from service.core.access import check_access
 from service.repositories.doors import get_door
 from service.schemas.access import AccessDecision
+from service.schemas.params import Digits
 
 router = APIRouter(prefix="/v1/access", tags=["access"])
 

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
-from service.api.params import Digits
-from service.db.models import Door
+from service.core import records
 from service.repositories import doors as doors_repo
+from service.schemas.params import Digits
 from service.schemas.rights import MAX_ID, DoorCreate, DoorPage, DoorPublic, DoorUpdate
 
 router = APIRouter(prefix="/v1/doors", tags=["doors"])
@@ -23,10 +23,6 @@ DoorId = Annotated[Digits, Path(gt=0, le=MAX_ID, description="The door's id.")]
 Limit = Annotated[Digits, Query(ge=1, le=500, description="Page size.")]
 Offset = Annotated[Digits, Query(ge=0, le=MAX_ID, description="Items to skip.")]
 _AUTH = (401, 403, 429)
-
-
-def _public(door: Door) -> DoorPublic:
-    return DoorPublic(id=door.id, name=door.name, timezone=door.timezone, created_at=door.created_at)
 
 
 @router.post(
@@ -41,22 +37,22 @@ def create_door(body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPu
     409 ``name_taken`` when another door has the name; 422 ``timezone_invalid`` for an unknown zone,
     ``name_invalid`` for a name with control characters.
     """
-    door = doors_repo.create_door(session, name=body.name, timezone=body.timezone)
+    door = records.create_door(session, body)
     session.commit()
-    return _public(door)
+    return DoorPublic.of(door)
 
 
 @router.get("", summary="List doors", responses=problem_responses(*_AUTH, 422))
 def list_doors(session: SessionDep, _key: AdminKey, limit: Limit = 100, offset: Offset = 0) -> DoorPage:
     """Doors by id, a page at a time."""
     doors, total = doors_repo.list_doors(session, limit=limit, offset=offset)
-    return DoorPage(items=[_public(door) for door in doors], total=total, limit=limit, offset=offset)
+    return DoorPage(items=[DoorPublic.of(door) for door in doors], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{door_id}", summary="Show a door", responses=problem_responses(*_AUTH, 404, 422))
 def get_door(door_id: DoorId, session: SessionDep, _key: AdminKey) -> DoorPublic:
     """The door; 404 ``door_not_found`` when there is none with this id."""
-    return _public(doors_repo.get_door(session, door_id=door_id))
+    return DoorPublic.of(doors_repo.get_door(session, door_id=door_id))
 
 
 @router.patch("/{door_id}", summary="Change a door", responses=problem_responses(*_AUTH, 404, 409, 422))
@@ -66,9 +62,9 @@ def update_door(door_id: DoorId, body: DoorUpdate, session: SessionDep, _key: Ad
     A new time zone moves every schedule at this door to the new local clock at once. 409 ``name_taken``,
     422 ``timezone_invalid``; on any error nothing changes.
     """
-    door = doors_repo.update_door(session, door_id=door_id, name=body.name, timezone=body.timezone)
+    door = records.update_door(session, door_id, body)
     session.commit()
-    return _public(door)
+    return DoorPublic.of(door)
 
 
 @router.delete(

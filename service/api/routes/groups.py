@@ -12,9 +12,10 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
-from service.api.params import Digits
-from service.db.models import Group, Person
+from service.core import records
+from service.db.models import Person
 from service.repositories import groups as groups_repo
+from service.schemas.params import Digits
 from service.schemas.rights import (
     MAX_ID,
     GroupCreate,
@@ -34,16 +35,6 @@ Offset = Annotated[Digits, Query(ge=0, le=MAX_ID, description="Items to skip.")]
 _AUTH = (401, 403, 429)
 
 
-def _public(group: Group) -> GroupPublic:
-    return GroupPublic(id=group.id, name=group.name, created_at=group.created_at)
-
-
-def _member(person: Person) -> MemberPublic:
-    return MemberPublic(
-        person_id=person.id, external_id=person.external_id, display_name=person.display_name, status=person.status
-    )
-
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
@@ -52,30 +43,30 @@ def _member(person: Person) -> MemberPublic:
 )
 def create_group(body: GroupCreate, session: SessionDep, _key: AdminKey) -> GroupPublic:
     """Add an empty group. 409 ``name_taken`` when another group has the name."""
-    group = groups_repo.create_group(session, name=body.name)
+    group = records.create_group(session, body)
     session.commit()
-    return _public(group)
+    return GroupPublic.of(group)
 
 
 @router.get("", summary="List groups", responses=problem_responses(*_AUTH, 422))
 def list_groups(session: SessionDep, _key: AdminKey, limit: Limit = 100, offset: Offset = 0) -> GroupPage:
     """Groups by id, a page at a time."""
     groups, total = groups_repo.list_groups(session, limit=limit, offset=offset)
-    return GroupPage(items=[_public(group) for group in groups], total=total, limit=limit, offset=offset)
+    return GroupPage(items=[GroupPublic.of(group) for group in groups], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{group_id}", summary="Show a group", responses=problem_responses(*_AUTH, 404, 422))
 def get_group(group_id: GroupId, session: SessionDep, _key: AdminKey) -> GroupPublic:
     """The group; 404 ``group_not_found`` when there is none with this id."""
-    return _public(groups_repo.get_group(session, group_id=group_id))
+    return GroupPublic.of(groups_repo.get_group(session, group_id=group_id))
 
 
 @router.patch("/{group_id}", summary="Rename a group", responses=problem_responses(*_AUTH, 404, 409, 422))
 def update_group(group_id: GroupId, body: GroupUpdate, session: SessionDep, _key: AdminKey) -> GroupPublic:
     """Rename the group; its members and rules stay. 409 ``name_taken`` when another group has the name."""
-    group = groups_repo.update_group(session, group_id=group_id, name=body.name)
+    group = records.update_group(session, group_id, body)
     session.commit()
-    return _public(group)
+    return GroupPublic.of(group)
 
 
 @router.delete(
@@ -97,7 +88,7 @@ def list_members(
 ) -> MemberPage:
     """The members by person id, a page at a time; 404 ``group_not_found`` for an unknown group."""
     people, total = groups_repo.list_members(session, group_id=group_id, limit=limit, offset=offset)
-    return MemberPage(items=[_member(person) for person in people], total=total, limit=limit, offset=offset)
+    return MemberPage(items=[MemberPublic.of(person) for person in people], total=total, limit=limit, offset=offset)
 
 
 @router.put(
@@ -112,7 +103,7 @@ def add_member(group_id: GroupId, person_id: PersonId, session: SessionDep, _key
     """
     groups_repo.add_member(session, group_id=group_id, person_id=person_id)
     session.commit()
-    return _member(session.get_one(Person, person_id))
+    return MemberPublic.of(session.get_one(Person, person_id))
 
 
 @router.delete(

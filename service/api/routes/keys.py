@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Query, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
-from service.api.params import Digits
 from service.db.models import ApiKey
 from service.repositories import keys as keys_repo
 from service.schemas.admin import KeyCreate, KeyCreated, KeyPublic
+from service.schemas.params import Digits
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
 

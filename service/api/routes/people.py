@@ -11,14 +11,13 @@ from service.api.auth import AdminKey
 from service.api.deps import RuntimeDep, SessionDep, SettingsDep
 from service.api.errors import TooManyImagesError, problem_responses
 from service.api.limits import read_upload
-from service.api.params import Digits
+from service.core import records
 from service.core.enrolment import enrol_images
 from service.db.models import PersonStatus
 from service.repositories import people as people_repo
 from service.repositories import templates as templates_repo
-from service.schemas import FaceQualityPublic
+from service.schemas.params import Digits
 from service.schemas.people import (
-    EnrolledImage,
     EnrolmentResponse,
     PersonCreate,
     PersonPage,
@@ -38,14 +37,7 @@ _AUTH = (401, 403, 429)
 )
 def create_person(body: PersonCreate, session: SessionDep, _key: AdminKey) -> PersonPublic:
     """Add a person (no face yet: enrol images next). 409 ``external_id_taken`` when the external id is in use."""
-    person = people_repo.create_person(
-        session,
-        external_id=body.external_id,
-        display_name=body.display_name,
-        status=body.status,
-        valid_from=body.valid_from,
-        valid_until=body.valid_until,
-    )
+    person = records.create_person(session, body)
     session.commit()
     return PersonPublic.of(person, 0)
 
@@ -83,14 +75,7 @@ def update_person(
     person_id: PersonId, body: PersonUpdate, session: SessionDep, runtime: RuntimeDep, _key: AdminKey
 ) -> PersonPublic:
     """Change the fields sent: name, status (``suspended`` denies at every door), validity bounds."""
-    sent = body.model_fields_set
-    changes: dict[str, object] = {}
-    for bound in ("valid_from", "valid_until"):
-        if bound in sent:
-            changes[bound] = getattr(body, bound)
-    person = people_repo.update_person(
-        session, person_id=person_id, display_name=body.display_name, status=body.status, **changes
-    )
+    person = records.update_person(session, person_id, body)
     session.commit()
     counts = people_repo.template_counts(session, person_ids=[person.id], model_id=runtime.embedder.model_id)
     return PersonPublic.of(person, counts.get(person.id, 0))
@@ -134,21 +119,7 @@ async def enrol(
         raise TooManyImagesError(settings.max_images_per_request)
     uploads = [(upload.filename, await read_upload(upload, settings.max_upload_bytes)) for upload in images]
     result = await run_in_threadpool(enrol_images, runtime, person_id=person_id, images=uploads, force=force)
-    return EnrolmentResponse(
-        person_id=person_id,
-        enrolled=result.enrolled,
-        rejected=len(result.verdicts) - result.enrolled,
-        images=[
-            EnrolledImage(
-                index=v.index,
-                filename=v.filename,
-                template_id=v.template_id,
-                reason=v.reason,
-                quality=FaceQualityPublic(**v.face.quality.as_dict()) if v.face and v.face.quality else None,
-            )
-            for v in result.verdicts
-        ],
-    )
+    return EnrolmentResponse.of(person_id, result.verdicts)
 
 
 @router.get(

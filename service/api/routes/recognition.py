@@ -12,12 +12,12 @@ from service.api.auth import AdminKey
 from service.api.deps import RuntimeDep, SettingsDep
 from service.api.errors import problem_responses
 from service.api.limits import read_upload
-from service.api.params import Digits
 from service.core.recognition import identify, verify
 from service.db.models import Person
 from service.domain.analysis import SubjectFace
 from service.schemas import FaceQualityPublic
 from service.schemas.access import CandidatePublic, IdentificationResponse, PersonRef, VerificationResponse
+from service.schemas.params import Digits
 
 router = APIRouter(prefix="/v1", tags=["recognition"])
 

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
-from service.api.params import Digits
+from service.core import records
 from service.repositories import rules as rules_repo
+from service.schemas.params import Digits
 from service.schemas.rights import MAX_ID, RuleCreate, RulePage, RulePublic
 
 router = APIRouter(prefix="/v1/rules", tags=["rules"])
@@ -41,16 +42,7 @@ def create_rule(body: RuleCreate, session: SessionDep, _key: AdminKey) -> RulePu
     (valid_until not after valid_from), ``window_invalid`` (start equal to end); 404 ``person_not_found``,
     ``group_not_found``, ``door_not_found``.
     """
-    rule = rules_repo.create_rule(
-        session,
-        person_id=body.person_id,
-        group_id=body.group_id,
-        door_id=body.door_id,
-        all_doors=body.all_doors,
-        valid_from=body.valid_from,
-        valid_until=body.valid_until,
-        windows=body.per_day_windows(),
-    )
+    rule = records.create_rule(session, body)
     session.commit()
     return RulePublic.of(rule)
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import RuntimeDep, SessionDep
 from service.api.errors import problem_responses
-from service.api.params import Digits
 from service.db.models import EventStatus
 from service.repositories import webhooks as repo
+from service.schemas.params import Digits
 from service.schemas.rights import MAX_ID
 from service.schemas.webhooks import (
     WebhookCreate,
