@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -145,33 +145,31 @@ class _Check:
         """Log the decision (a failure to log is itself logged and turns a grant into an ``internal_error``
         denial: nobody passes unrecorded) and build the outcome."""
         decision = Decision.GRANTED if reason is Reason.GRANTED else Decision.DENIED
-        quality = _quality_of(self.faces)
-        score = match.score if match is not None else None
-        margin = match.margin if match is not None else None
+        outcome = AccessOutcome(
+            decision=decision,
+            reason=reason,
+            door_id=self.door.id,
+            person=person,
+            rule_id=rule_id if decision is Decision.GRANTED else None,
+            score=match.score if match is not None else None,
+            margin=match.margin if match is not None else None,
+            frames=self.frame_count,
+            usable_frames=sum(face.usable for face in self.faces),
+            quality=_quality_of(self.faces),
+            latency_ms=self.elapsed_ms(),
+            stages_ms={},
+            log_id=None,
+            model_id=self.runtime.embedder.model_id,
+            threshold=self.threshold,
+            gallery_size=self.gallery_size,
+            at=self.at,
+        )
         begin = time.perf_counter()
         log_id: int | None = None
         events = 0
         try:
             with self.runtime.sessionmaker.begin() as session:
-                entry = append_entry(
-                    session,
-                    door_id=self.door.id,
-                    door_name=self.door.name,
-                    key_id=self.key_id,
-                    decision=decision,
-                    reason=reason.value,
-                    person_id=person.id if person else None,
-                    person_external_id=person.external_id if person else None,
-                    score=score,
-                    margin=margin,
-                    quality=quality,
-                    latency_ms=(time.perf_counter() - self.started) * 1000.0,
-                    model_id=self.runtime.embedder.model_id,
-                    ts=self.at,
-                    rule_id=rule_id if reason is Reason.GRANTED else None,
-                    threshold=self.threshold,
-                    gallery_size=self.gallery_size,
-                )
+                entry = append_entry(session, outcome, door_name=self.door.name, key_id=self.key_id)
                 log_id = entry.id
                 # The outbox rows commit with the log row or not at all (DESIGN.md: no event is lost).
                 events = enqueue_decision(
@@ -183,29 +181,15 @@ class _Check:
                 )
         except Exception:
             logger.exception("could not write the access log at door %s: denying", self.door.id)
-            decision, reason, rule_id = Decision.DENIED, Reason.INTERNAL_ERROR, None
+            outcome = replace(outcome, decision=Decision.DENIED, reason=Reason.INTERNAL_ERROR, rule_id=None)
         self.lap("log", begin)
         if events and self.runtime.events is not None:
             self.runtime.events.wake()
-        return AccessOutcome(
-            decision=decision,
-            reason=reason,
-            door_id=self.door.id,
-            person=person,
-            rule_id=rule_id if decision is Decision.GRANTED else None,
-            score=score,
-            margin=margin,
-            frames=self.frame_count,
-            usable_frames=sum(face.usable for face in self.faces),
-            quality=quality,
-            latency_ms=(time.perf_counter() - self.started) * 1000.0,
-            stages_ms={stage: seconds * 1000.0 for stage, seconds in self.stages.items()},
-            log_id=log_id,
-            model_id=self.runtime.embedder.model_id,
-            threshold=self.threshold,
-            gallery_size=self.gallery_size,
-            at=self.at,
-        )
+        stages_ms = {stage: seconds * 1000.0 for stage, seconds in self.stages.items()}
+        return replace(outcome, log_id=log_id, latency_ms=self.elapsed_ms(), stages_ms=stages_ms)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0
 
 
 def _quality_of(faces: list[SubjectFace]) -> dict[str, Any] | None:

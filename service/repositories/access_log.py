@@ -2,61 +2,45 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.db.models import AccessLogEntry, ApiKey, Decision, Door, Person
+from service.db.models import AccessLogEntry, ApiKey, Door, Person
+from service.domain.outcomes import AccessOutcome
 from service.repositories.locks import keep_row, take_write_lock
 from service.schemas.admin import LogQuery
 
 
 def append_entry(
-    session: Session,
-    *,
-    door_id: int | None,
-    door_name: str | None,
-    key_id: int | None,
-    decision: Decision,
-    reason: str,
-    person_id: int | None,
-    person_external_id: str | None,
-    score: float | None,
-    margin: float | None,
-    quality: dict[str, Any] | None,
-    latency_ms: float,
-    model_id: str | None,
-    ts: datetime | None = None,
-    rule_id: int | None = None,
-    threshold: float | None = None,
-    gallery_size: int | None = None,
+    session: Session, outcome: AccessOutcome, *, door_name: str | None, key_id: int | None
 ) -> AccessLogEntry:
-    """Write one decision. A door, key or person it names that is gone by now (deleted while the decision was
-    being made) is written as None, its name kept in ``door_name`` / ``person_external_id``: the decision is
-    logged whatever happened to the rows it read. The references still there stay locked until commit, so a
-    deletion cannot slip in between (its ON DELETE SET NULL then applies to this entry like to any other)."""
+    """Write one decision (its ``log_id`` is not read: the entry's id is that). ``door_name`` and ``key_id`` say
+    where and by which key it was asked.
+
+    A door, key or person it names that is gone by now (deleted while the decision was being made) is written as
+    None, its name kept in ``door_name`` / ``person_external_id``: the decision is logged whatever happened to the
+    rows it read. The references still there stay locked until commit, so a deletion cannot slip in between (its
+    ON DELETE SET NULL then applies to this entry like to any other)."""
     take_write_lock(session)
+    person = outcome.person
     entry = AccessLogEntry(
-        door_id=keep_row(session, Door, door_id),
+        door_id=keep_row(session, Door, outcome.door_id),
         door_name=door_name,
         key_id=keep_row(session, ApiKey, key_id),
-        decision=decision,
-        reason=reason,
-        person_id=keep_row(session, Person, person_id),
-        person_external_id=person_external_id,
-        score=score,
-        margin=margin,
-        quality=quality,
-        latency_ms=latency_ms,
-        model_id=model_id,
-        rule_id=rule_id,
-        threshold=threshold,
-        gallery_size=gallery_size,
+        decision=outcome.decision,
+        reason=outcome.reason.value,
+        person_id=keep_row(session, Person, person.id if person else None),
+        person_external_id=person.external_id if person else None,
+        score=outcome.score,
+        margin=outcome.margin,
+        quality=outcome.quality,
+        latency_ms=outcome.latency_ms,
+        model_id=outcome.model_id,
+        rule_id=outcome.rule_id if outcome.granted else None,
+        threshold=outcome.threshold,
+        gallery_size=outcome.gallery_size,
+        ts=outcome.at,
     )
-    if ts is not None:
-        entry.ts = ts
     session.add(entry)
     session.flush()
     return entry

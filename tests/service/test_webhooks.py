@@ -21,6 +21,8 @@ from service.db.models import Decision, EventStatus, WebhookEvent
 from service.db.types import utcnow
 from service.delivery import DeliveryConfig, deliver_due
 from service.domain import webhooks as rules
+from service.domain.outcomes import AccessOutcome
+from service.domain.policy import Reason
 from service.repositories import doors, webhooks
 from service.repositories.access_log import append_entry
 from service.runtime import open_database
@@ -44,24 +46,32 @@ def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionm
         engine.dispose()
 
 
+def _outcome(
+    door_id: int, decision: Decision, reason: Reason, *, score: float, margin: float | None = None
+) -> AccessOutcome:
+    return AccessOutcome(
+        decision=decision,
+        reason=reason,
+        door_id=door_id,
+        person=None,
+        rule_id=None,
+        score=score,
+        margin=margin,
+        frames=1,
+        usable_frames=1,
+        quality=None,
+        latency_ms=1.0,
+        stages_ms={},
+        log_id=None,
+        model_id="fg1-test",
+    )
+
+
 def _decide(factory: sessionmaker[Session], door_id: int, decision: Decision = Decision.DENIED) -> int:
     """A decision as the access check writes it: the log row and its outbox rows in one transaction."""
     with factory.begin() as session:
-        entry = append_entry(
-            session,
-            door_id=door_id,
-            door_name="lobby",
-            key_id=None,
-            decision=decision,
-            reason="granted" if decision is Decision.GRANTED else "unknown_face",
-            person_id=None,
-            person_external_id=None,
-            score=0.2,
-            margin=None,
-            quality=None,
-            latency_ms=1.0,
-            model_id="fg1-test",
-        )
+        reason = Reason.GRANTED if decision is Decision.GRANTED else Reason.UNKNOWN_FACE
+        entry = append_entry(session, _outcome(door_id, decision, reason, score=0.2), door_name="lobby", key_id=None)
         webhooks.enqueue_decision(session, entry=entry, person=None)
         return entry.id
 
@@ -112,21 +122,8 @@ def test_the_outbox_row_lives_and_dies_with_the_log_row(factory: sessionmaker[Se
     assert [(e.log_id, e.subscription_id) for e in _events(factory)] == [(log_id, 1)]  # the denial: one subscriber
 
     session = factory()
-    entry = append_entry(
-        session,
-        door_id=door.id,
-        door_name="lobby",
-        key_id=None,
-        decision=Decision.GRANTED,
-        reason="granted",
-        person_id=None,
-        person_external_id=None,
-        score=0.9,
-        margin=0.3,
-        quality=None,
-        latency_ms=1.0,
-        model_id="fg1-test",
-    )
+    outcome = _outcome(door.id, Decision.GRANTED, Reason.GRANTED, score=0.9, margin=0.3)
+    entry = append_entry(session, outcome, door_name="lobby", key_id=None)
     assert webhooks.enqueue_decision(session, entry=entry, person=None) == 2
     session.rollback()  # the decision's transaction fails: its events go with it
     session.close()

@@ -17,6 +17,8 @@ from cli_support import Cli, CliEnv, error_line
 from service.cli import app
 from service.db.models import Decision, KeyRole
 from service.db.session import create_db_engine, make_sessionmaker
+from service.domain.outcomes import AccessOutcome, MatchedPerson
+from service.domain.policy import Reason
 from service.repositories.access_log import append_entry
 from service.repositories.keys import Principal, authenticate
 
@@ -79,22 +81,24 @@ def test_log_filters_and_formats(cli: Cli, cli_env: CliEnv) -> None:
                 (2, Decision.GRANTED, "granted", 1),
             ]
         ):
-            append_entry(
-                session,
-                door_id=door,
-                door_name=["front", "back"][door - 1],
-                key_id=None,
+            outcome = AccessOutcome(
                 decision=decision,
-                reason=reason,
-                person_id=person,
-                person_external_id="B-1" if person else None,
+                reason=Reason(reason),
+                door_id=door,
+                person=MatchedPerson(person, "B-1", "Ada") if person else None,
+                rule_id=None,
                 score=0.8 if person else 0.2,
                 margin=0.3,
+                frames=1,
+                usable_frames=1,
                 quality={"blur": 40.0},
                 latency_ms=12.5,
+                stages_ms={},
+                log_id=None,
                 model_id="fg1-test",
-                ts=start + timedelta(minutes=minute),
+                at=start + timedelta(minutes=minute),
             )
+            append_entry(session, outcome, door_name=["front", "back"][door - 1], key_id=None)
     engine.dispose()
 
     table = cli("log").stdout.splitlines()

@@ -161,6 +161,8 @@ def test_an_entry_whose_person_door_or_key_is_gone_is_still_written(session: Ses
     """A person deleted while their face was being checked: the decision was never logged (a foreign-key violation
     on the insert, 2 of 40 in a targeted race on PostgreSQL). Every decision is logged, keeping who and where by
     name when the rows it read are gone."""
+    from service.domain.outcomes import AccessOutcome, MatchedPerson
+    from service.domain.policy import Reason
     from service.repositories.access_log import append_entry
 
     person = Person(external_id="gone-1", display_name="Gone")
@@ -172,21 +174,23 @@ def test_an_entry_whose_person_door_or_key_is_gone_is_still_written(session: Ses
     for model in (Person, Door, ApiKey):
         session.execute(delete(model))
     session.commit()
-    entry = append_entry(
-        session,
-        door_id=ids[1],
-        door_name="gone door",
-        key_id=ids[2],
+    outcome = AccessOutcome(
         decision=Decision.GRANTED,
-        reason="granted",
-        person_id=ids[0],
-        person_external_id="gone-1",
+        reason=Reason.GRANTED,
+        door_id=ids[1],
+        person=MatchedPerson(ids[0], "gone-1", "Gone"),
+        rule_id=None,
         score=0.9,
         margin=0.3,
+        frames=1,
+        usable_frames=1,
         quality=None,
         latency_ms=5.0,
+        stages_ms={},
+        log_id=None,
         model_id="m1",
     )
+    entry = append_entry(session, outcome, door_name="gone door", key_id=ids[2])
     session.commit()
     kept = session.get_one(AccessLogEntry, entry.id, populate_existing=True)
     assert (kept.person_id, kept.door_id, kept.key_id) == (None, None, None)
