@@ -108,7 +108,7 @@ class Runtime:
                 path=settings.index_path,
             )
             how = index.start()
-            logger.info("index %s: %s templates (%s)", settings.index_kind, len(index.index), how)
+            logger.info("index %s: %s templates (%s)", settings.index_kind, index.size, how)
             if follow:
                 index.run_polling(settings.index_poll_interval_s)
         except BaseException:
@@ -135,7 +135,7 @@ class Runtime:
     def threshold_in_force(self) -> GalleryThreshold:
         """The threshold for the gallery as it is now (templates in the index); re-derived on every call, so it
         follows enrolments and deletions (microseconds: a closed form on the stored tail)."""
-        return self.threshold_policy.for_gallery(len(self.index.index))
+        return self.threshold_policy.for_gallery(self.index.size)
 
     @property
     def match_rule(self) -> MatchRule:

@@ -39,7 +39,7 @@ class _IndexCollector(Collector):
         if runtime is None:
             return
         size = GaugeMetricFamily("facegate_index_templates", "Templates in this replica's vector index.")
-        size.add_metric([], len(runtime.index.index))
+        size.add_metric([], runtime.index.size)
         revision = GaugeMetricFamily("facegate_index_revision", "Template revision this replica's index reflects.")
         revision.add_metric([], runtime.index.revision)
         yield size

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from service.domain.matching import Match, MatchRule, combine_frames, fuse_frame
 from service.domain.outcomes import AccessOutcome, Decision, MatchedPerson
 from service.domain.policy import Reason, Subject, decide_rights
 from service.repositories.access_log import append_entry
+from service.repositories.doors import get_door
 from service.repositories.groups import group_ids_of
 from service.repositories.rules import rules_for
 from service.repositories.webhooks import enqueue_decision
@@ -34,6 +35,28 @@ from service.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 STAGES = ("decode", "detect", "align", "embed", "search", "policy", "log")
+
+
+def check_at_door(
+    runtime: Runtime,
+    *,
+    door_id: int,
+    frames: Sequence[bytes],
+    key_id: int | None,
+    observe: Callable[[AccessOutcome], None] | None = None,
+) -> AccessOutcome:
+    """The access check as a door's terminal (API or kiosk) asks it, in one call: the door looked up, the frames
+    decided and logged (:func:`check_access`), the outcome handed to ``observe`` (the metrics) before it returns.
+
+    Raises :class:`~service.repositories.errors.NotFoundError` for an unknown door and
+    :class:`models.imageio.ImageError` for an undecodable frame: nothing is decided, logged or observed then.
+    """
+    with runtime.sessionmaker() as session:
+        door = get_door(session, door_id=door_id)
+    outcome = check_access(runtime, door=door, frames=frames, key_id=key_id)
+    if observe is not None:
+        observe(outcome)
+    return outcome
 
 
 def check_access(
@@ -79,7 +102,7 @@ def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
     check.threshold, check.gallery_size = in_force.threshold, in_force.gallery_size
     rule = MatchRule(threshold=in_force.threshold, margin=runtime.settings.match_margin)
     k = runtime.settings.top_k
-    index = runtime.index.index
+    index = runtime.index
     frame_hits = index.search(np.stack(embeddings), k)
     combined: Match
     if len(embeddings) == 1:

@@ -105,7 +105,7 @@ def enrol_images(
 def _refuse_duplicates(runtime: Runtime, person_id: int, embeddings: np.ndarray) -> None:
     threshold = runtime.match_rule.threshold
     best: tuple[float, int] | None = None
-    for hits in runtime.index.index.search(embeddings, runtime.settings.top_k):
+    for hits in runtime.index.search(embeddings, runtime.settings.top_k):
         for hit in hits:
             if hit.person_id != person_id and hit.score >= threshold and (best is None or hit.score > best[0]):
                 best = (hit.score, hit.person_id)

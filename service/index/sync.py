@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import FaceTemplate
 from service.db.revision import current_template_revision
+from service.index.types import PersonHit
 from service.index.vectors import UNIT_NORM_TOLERANCE, IndexConfig, IndexFileError, IndexStamp, VectorIndex
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,16 @@ class IndexSync:
     @property
     def index(self) -> VectorIndex:
         return self._index
+
+    @property
+    def size(self) -> int:
+        """Templates in the index now."""
+        return len(self._index)
+
+    def search(self, query: np.ndarray, k: int) -> list[list[PersonHit]]:
+        """Top-``k`` people for each query (``(dim,)`` or ``(Q, dim)`` unit vectors), best first: the index as it
+        is now (:meth:`refresh` first to level it with SQL)."""
+        return self._index.search(query, k)
 
     @property
     def revision(self) -> int:

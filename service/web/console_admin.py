@@ -196,7 +196,7 @@ def status_page(request: Request, _user: Viewer) -> Response:
         "margin": runtime.match_rule.margin,
         "target_far": runtime.settings.target_far,
         "index_kind": runtime.settings.index_kind,
-        "index_templates": len(runtime.index.index),
+        "index_templates": runtime.index.size,
         "index_revision": runtime.index.revision,
         "uptime_s": int(datetime.now(UTC).timestamp() - runtime.started_at),
         "outbox": outbox,

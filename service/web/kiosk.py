@@ -3,7 +3,7 @@ that door. Its script (static/kiosk.js) shows the camera, sends a few frames whe
 the answer large. The answer it gets carries only what the person at the door may see: granted with the display
 name of the one let in, or denied with a plain-language reason; never scores, ids or anyone else's data.
 
-The check is the API's access check (:func:`service.core.access.check_access`): same decision, same log row,
+The check is the API's access check (:func:`service.core.access.check_at_door`): same decision, same log row,
 same outbox event.
 """
 
@@ -21,7 +21,7 @@ from service.api.auth import MAX_TOKEN_LENGTH
 from service.api.limits import read_upload
 from service.api.metrics import ServiceMetrics
 from service.config import Settings
-from service.core.access import check_access
+from service.core.access import check_at_door
 from service.db.models import KeyRole
 from service.domain.policy import Reason
 from service.repositories.browser_sessions import BrowserSession, open_session
@@ -124,12 +124,17 @@ async def kiosk_check(request: Request, door_id: DoorId) -> JSONResponse:
     if not frames or len(frames) > MAX_KIOSK_FRAMES:
         raise PageForbidden("frames_invalid", f"send 1 to {MAX_KIOSK_FRAMES} frames")
     data = [await read_upload(frame, runtime.settings.max_upload_bytes) for frame in frames]
-    with runtime.sessionmaker() as session:
-        door = get_door(session, door_id=door_id)
+    metrics = cast(ServiceMetrics, request.app.state.metrics)
     try:
-        outcome = await run_in_threadpool(check_access, runtime, door=door, frames=data, key_id=found.principal.key_id)
+        outcome = await run_in_threadpool(
+            check_at_door,
+            runtime,
+            door_id=door_id,
+            frames=data,
+            key_id=found.principal.key_id,
+            observe=metrics.observe_decision,
+        )
     except ImageError:
         return JSONResponse({"granted": False, "name": None, "message": MESSAGES[Reason.NO_FACE]}, status_code=400)
-    cast(ServiceMetrics, request.app.state.metrics).observe_decision(outcome)
     name = outcome.person.display_name if outcome.granted and outcome.person is not None else None
     return JSONResponse({"granted": outcome.granted, "name": name, "message": MESSAGES[outcome.reason]})

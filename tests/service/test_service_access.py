@@ -5,14 +5,19 @@ bad frames are 4xx and decide nothing, several frames must agree, the threshold 
 from __future__ import annotations
 
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import event
 
 from service.config import Settings
+from service.core.access import check_at_door
+from service.domain.outcomes import AccessOutcome
+from service.repositories.errors import NotFoundError
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -159,3 +164,42 @@ def test_access_frames_have_a_tighter_pixel_limit_than_enrolment_photos(
     found = admin.post("/v1/faces/detect", files={"image": ("big.jpg", buffer.getvalue(), "image/jpeg")})
     assert found.status_code == 200, found.text
     assert found.json()["faces"], found.json()
+
+
+def test_one_check_is_one_call_with_two_to_four_database_sessions(
+    admin: TestClient, door: int, fixture_face_paths: list[Path]
+) -> None:
+    """The route and the kiosk make one call (door lookup, decision, log, metrics). Its sessions, counted in the
+    calling thread (the index's poller runs in its own): the door and the log row always; the index's revision
+    check once a frame has a usable face; the person's rights once the face matched."""
+    runtime = admin.app.state.runtime
+    caller = threading.get_ident()
+    begun: list[int] = []
+
+    def count(session: object, _transaction: object, _connection: object) -> None:
+        if threading.get_ident() == caller:
+            begun.append(id(session))
+
+    def sessions(*frames: bytes) -> tuple[int, str]:
+        begun.clear()
+        observed: list[AccessOutcome] = []
+        outcome = check_at_door(runtime, door_id=door, frames=list(frames), key_id=None, observe=observed.append)
+        assert observed == [outcome] and outcome.log_id is not None
+        return len(begun), outcome.reason.value
+
+    face = fixture_face_paths[2].read_bytes()
+    person = admin.post("/v1/people", json={"external_id": "sessions-a", "display_name": "A"}).json()["id"]
+    enrolled = admin.post(f"/v1/people/{person}/faces?force=true", files=[("images", ("a.jpg", face, "image/jpeg"))])
+    assert enrolled.status_code == 201, enrolled.text
+    event.listen(runtime.sessionmaker, "after_begin", count)
+    try:
+        assert sessions(SKY) == (2, "no_face")
+        assert sessions(face) == (4, "no_rule")
+        assert admin.post("/v1/rules", json={"person_id": person, "door_id": door}).status_code == 201
+        assert sessions(face) == (4, "granted")
+        assert sessions(face, face) == (4, "granted")
+    finally:
+        event.remove(runtime.sessionmaker, "after_begin", count)
+        admin.delete(f"/v1/people/{person}")
+    with pytest.raises(NotFoundError):
+        check_at_door(runtime, door_id=2**31 - 1, frames=[SKY], key_id=None)

@@ -11,8 +11,7 @@ from service.api.auth import TerminalKey
 from service.api.deps import MetricsDep, RuntimeDep, SettingsDep
 from service.api.errors import DoorNotAllowedError, TooManyImagesError, problem_responses
 from service.api.limits import read_upload
-from service.core.access import check_access
-from service.repositories.doors import get_door
+from service.core.access import check_at_door
 from service.schemas.access import AccessDecision
 from service.schemas.params import Digits
 
@@ -45,9 +44,8 @@ async def access_check(
         raise TooManyImagesError(settings.max_images_per_request)
     if not key.may_use_door(door_id):
         raise DoorNotAllowedError(f"this key may not ask about door {door_id}")
-    with runtime.sessionmaker() as session:
-        door = get_door(session, door_id=door_id)
     data = [await read_upload(frame, settings.max_upload_bytes) for frame in frames]
-    outcome = await run_in_threadpool(check_access, runtime, door=door, frames=data, key_id=key.key_id)
-    metrics.observe_decision(outcome)
+    outcome = await run_in_threadpool(
+        check_at_door, runtime, door_id=door_id, frames=data, key_id=key.key_id, observe=metrics.observe_decision
+    )
     return AccessDecision.of(outcome, runtime.match_rule.threshold)

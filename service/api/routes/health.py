@@ -36,7 +36,7 @@ def readyz(request: Request) -> Readiness:
     return Readiness(
         model_id=runtime.embedder.model_id,
         model_trained=runtime.embedder.package.trained,
-        index_templates=len(runtime.index.index),
+        index_templates=runtime.index.size,
         index_revision=runtime.index.revision,
         threshold=in_force.threshold,
         threshold_gallery_size=in_force.gallery_size,
