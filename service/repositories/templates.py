@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session, aliased, undefer
 
 from models.quality import FaceQuality
-from service.db.models import FaceTemplate
+from service.db.models import FaceTemplate, Person
 from service.db.revision import bump_template_revision
 from service.repositories.errors import NotFoundError
 
@@ -82,3 +82,38 @@ def person_embeddings(session: Session, *, person_id: int, model_id: str) -> np.
     if not rows:
         return np.zeros((0, 0), np.float32)
     return np.stack([embedding_array(data, dim) for data, dim in rows])
+
+
+def count_templates(session: Session, *, model_id: str) -> int:
+    """Templates of ``model_id``: the gallery a server's index holds for that model."""
+    return int(session.scalar(select(func.count()).where(FaceTemplate.model_id == model_id)) or 0)
+
+
+def other_model_templates(session: Session, *, model_id: str) -> list[tuple[int, str, bool, bool]]:
+    """Every template of another model than ``model_id``, by id: ``(template id, the person's external id, has a
+    kept crop, already re-embedded)``. Re-embedded means a template of ``model_id`` of the same person carries the
+    same encrypted crop (re-embedding copies it). The crops themselves are not read (the large column)."""
+    current = aliased(FaceTemplate)
+    done = exists().where(
+        current.model_id == model_id,
+        current.person_id == FaceTemplate.person_id,
+        current.aligned_crop == FaceTemplate.aligned_crop,
+    )
+    rows = session.execute(
+        select(FaceTemplate.id, Person.external_id, FaceTemplate.aligned_crop.is_not(None), done)
+        .join(Person, Person.id == FaceTemplate.person_id)
+        .where(FaceTemplate.model_id != model_id)
+        .order_by(FaceTemplate.id)
+    ).all()
+    return [(int(tid), str(external_id), bool(has_crop), bool(is_done)) for tid, external_id, has_crop, is_done in rows]
+
+
+def templates_with_crops(session: Session, *, template_ids: Sequence[int]) -> list[FaceTemplate]:
+    """The templates ``template_ids`` (by id) with their kept crop loaded."""
+    statement = (
+        select(FaceTemplate)
+        .where(FaceTemplate.id.in_(template_ids))
+        .options(undefer(FaceTemplate.aligned_crop))
+        .order_by(FaceTemplate.id)
+    )
+    return list(session.scalars(statement))
