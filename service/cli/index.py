@@ -1,6 +1,7 @@
 """``facegate index status|rebuild``: the vector index file, a cache of the SQL templates.
 
-``status`` reads the file's stamp and SQL side by side and writes nothing. ``rebuild`` throws the file away and
+``status`` reads the file and SQL side by side and writes nothing; whether the file is current is the server's own
+test (:func:`service.index.freshness.staleness`). ``rebuild`` throws the file away and
 lets :class:`~service.index.sync.IndexSync` build it from SQL, as a server start does with a stale file: there is
 one way to build an index. Neither needs the face model's detector; the model id and the embedding size come from
 the package.
@@ -29,25 +30,24 @@ def status(as_json: JsonOpt = False) -> None:
 
     Example: facegate index status
     """
-    from sqlalchemy import func, select
-
     from models.package import load_package
-    from service.db.models import FaceTemplate
     from service.db.revision import current_template_revision
+    from service.index.freshness import staleness
     from service.index.storage import read_index_file
-    from service.index.types import IndexFileError
+    from service.index.types import IndexFileError, IndexStamp
+    from service.repositories.templates import template_people
 
     settings = load_settings()
     package = load_package(settings.model_path)
     with database(settings) as factory, factory() as session:
         revision = current_template_revision(session)
-        in_sql = session.scalar(select(func.count()).where(FaceTemplate.model_id == package.model_id)) or 0
+        in_sql = template_people(session, model_id=package.model_id)
     report: dict[str, Any] = {
         "path": str(settings.index_path) if settings.index_path else None,
         "model_id": package.model_id,
         "kind": settings.index_kind,
         "sql_revision": revision,
-        "sql_templates": in_sql,
+        "sql_templates": len(in_sql),
         "file": None,
         "current": False,
         "problem": None,
@@ -68,15 +68,13 @@ def status(as_json: JsonOpt = False) -> None:
                 "revision": stamp.revision,
                 "templates": len(snapshot.template_ids),
             }
-            expected = {"model_id": package.model_id, "kind": settings.index_kind, "revision": revision}
-            stale = [
-                f"{k} {getattr(stamp, k)} (SQL/settings: {v})" for k, v in expected.items() if getattr(stamp, k) != v
-            ]
-            report["current"] = not stale and len(snapshot.template_ids) == in_sql
-            if stale:
-                report["problem"] = "stale: " + ", ".join(stale)
-            elif not report["current"]:
-                report["problem"] = f"holds {len(snapshot.template_ids)} templates, SQL {in_sql}"
+            # The server's own test of a file (IndexSync.start loads a current file and rebuilds a stale one).
+            expected = IndexStamp(package.model_id, revision, package.config.embedding_size, settings.index_kind)
+            in_file = dict(zip(snapshot.template_ids.tolist(), snapshot.person_ids.tolist(), strict=True))
+            stale = staleness(stamp, in_file, expected, in_sql)
+            report["current"] = stale is None
+            if stale is not None:
+                report["problem"] = f"{stale.reason}: {stale.detail}"
     if as_json:
         output.echo_json(report)
         return
@@ -86,7 +84,7 @@ def status(as_json: JsonOpt = False) -> None:
             ("index file", report["path"]),
             ("model", package.model_id),
             ("kind", settings.index_kind),
-            ("SQL", f"revision {revision}, {in_sql} templates of this model"),
+            ("SQL", f"revision {revision}, {len(in_sql)} templates of this model"),
             ("file", f"revision {file['revision']}, {file['templates']} templates" if file else None),
             ("current", report["current"]),
             ("problem", report["problem"]),

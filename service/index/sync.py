@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import FaceTemplate
 from service.db.revision import current_template_revision
+from service.index.freshness import stale_stamp, staleness
 from service.index.types import PersonHit
 from service.index.vectors import UNIT_NORM_TOLERANCE, IndexConfig, IndexFileError, IndexStamp, VectorIndex
 
@@ -126,21 +127,17 @@ class IndexSync:
         with self._sessionmaker() as session:
             revision = current_template_revision(session)
             expected = IndexStamp(self.model_id, revision, self.dim, self.config.kind)
-            for field in ("model_id", "dim", "kind", "revision"):
-                if getattr(stamp, field) != getattr(expected, field):
-                    logger.info(
-                        "index file %s is stale (%s: %s, SQL: %s): rebuilding",
-                        self.path,
-                        field,
-                        getattr(stamp, field),
-                        getattr(expected, field),
-                    )
-                    return f"stale-{field}"
+            stale = stale_stamp(stamp, expected)
+            if stale is not None:
+                logger.info("index file %s is stale (%s): rebuilding", self.path, stale.detail)
+                return stale.reason
             keys = self._read_keys(session)
         # The stamp says the file is current; check it against SQL anyway (cheap: no embeddings are read).
-        if set(keys) != index.template_ids() or any(index.person_of(t) != k[0] for t, k in keys.items() if k):
+        file_people = {t: p for t in index.template_ids() if (p := index.person_of(t)) is not None}
+        stale = staleness(stamp, file_people, expected, {t: k[0] for t, k in keys.items() if k})
+        if stale is not None:
             logger.warning("index file %s disagrees with SQL at the same revision: rebuilding", self.path)
-            return "mismatch"
+            return stale.reason
         self._index, self._revision, self._keys = index, revision, dict(keys)
         logger.info("index loaded from %s: %d templates at revision %d", self.path, len(index), revision)
         return None

@@ -89,6 +89,12 @@ def count_templates(session: Session, *, model_id: str) -> int:
     return int(session.scalar(select(func.count()).where(FaceTemplate.model_id == model_id)) or 0)
 
 
+def template_people(session: Session, *, model_id: str) -> dict[int, int]:
+    """Template id → person id of every template of ``model_id`` (what an index of that model must hold)."""
+    statement = select(FaceTemplate.id, FaceTemplate.person_id).where(FaceTemplate.model_id == model_id)
+    return {int(tid): int(pid) for tid, pid in session.execute(statement)}
+
+
 def other_model_templates(session: Session, *, model_id: str) -> list[tuple[int, str, bool, bool]]:
     """Every template of another model than ``model_id``, by id: ``(template id, the person's external id, has a
     kept crop, already re-embedded)``. Re-embedded means a template of ``model_id`` of the same person carries the
