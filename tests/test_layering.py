@@ -29,7 +29,7 @@ SERVICE_LAYERS: tuple[frozenset[str], ...] = tuple(
         "repositories index",  # SQL per table (takes the schemas); the vector index (a cache of SQL's templates)
         "database faces delivery server",  # wiring pieces: engine, face model, webhook sender, uvicorn
         "runtime",  # DB + model + index + threshold, one per process
-        "core",  # use cases: access check, enrolment, recognition, re-embedding
+        "core",  # use cases: access check, enrolment, recognition, re-embedding, schema → repository records
         "api",  # HTTP routes, auth, limits, metrics
         "web cli",  # console and kiosk (HTML over api's pieces); the facegate command
         "main __main__ alembic",  # the app factory, the entry point, migrations
@@ -114,6 +114,7 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     upward.write_text("def f():\n    from service.api.errors import ProblemError\n    from service import runtime\n")
     assert imported_service_rooms(upward) == {"api", "runtime"}
     assert layer_of("api") > layer_of("core") > layer_of("runtime") > layer_of("repositories") > layer_of("domain")
+    assert layer_of("repositories") > layer_of("schemas") > layer_of("db")  # repositories and use cases take schemas
 
 
 HTTP_PACKAGES = {"fastapi", "starlette"}
