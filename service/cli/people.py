@@ -49,11 +49,9 @@ def _row(p: PersonPublic) -> tuple[object, ...]:
 
 
 def _counted(session: Session, person: Person) -> PersonPublic:
-    from service.repositories.people import template_counts
+    from service.core import records
 
-    model_id = current_model_id(load_settings())
-    counts = template_counts(session, person_ids=[person.id], model_id=model_id)
-    return PersonPublic.of(person, counts.get(person.id, 0))
+    return records.person_public(session, person, model_id=current_model_id(load_settings()))
 
 
 def _print(person: PersonPublic, as_json: bool, verb: str) -> None:
@@ -110,18 +108,16 @@ def list_(
 
     Example: facegate people list --search lovelace --status active
     """
-    from service.repositories import people
-    from service.schemas.people import PersonPage
+    from service.core import records
 
     settings = load_settings()
     model_id = current_model_id(settings)
     with session_scope(settings) as session:
-        found, total = people.list_people(session, status=status, search=search, limit=limit, offset=offset)
-        counts = people.template_counts(session, person_ids=[p.id for p in found], model_id=model_id)
-        items = [PersonPublic.of(p, counts.get(p.id, 0)) for p in found]
+        page = records.people_page(session, model_id=model_id, status=status, search=search, limit=limit, offset=offset)
     if as_json:
-        output.echo_json(PersonPage(items=items, total=total, limit=limit, offset=offset))
+        output.echo_json(page)
         return
+    items, total = page.items, page.total
     output.echo_table(HEADERS, [_row(p) for p in items], empty="no people")
     if total > offset + len(items):
         typer.echo(f"({len(items)} of {total}: --offset {offset + len(items)} for more)")

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.db.models import AccessRule, Door, Group, Person
+from service.db.models import AccessRule, Door, Group, Person, PersonStatus
 from service.repositories import doors, groups, people, rules
-from service.schemas.people import PersonCreate, PersonUpdate
+from service.schemas.people import PersonCreate, PersonPage, PersonPublic, PersonUpdate
 from service.schemas.rights import DoorCreate, DoorUpdate, GroupCreate, GroupUpdate, RuleCreate
 
 
@@ -38,6 +38,28 @@ def update_person(session: Session, person_id: int, body: PersonUpdate) -> Perso
     return people.update_person(
         session, person_id=person_id, display_name=body.display_name, status=body.status, **bounds
     )
+
+
+def person_public(session: Session, person: Person, *, model_id: str) -> PersonPublic:
+    """The person as the API shows them, with their templates of ``model_id`` (the model now serving)."""
+    counts = people.template_counts(session, person_ids=[person.id], model_id=model_id)
+    return PersonPublic.of(person, counts.get(person.id, 0))
+
+
+def people_page(
+    session: Session,
+    *,
+    model_id: str,
+    status: PersonStatus | None = None,
+    search: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> PersonPage:
+    """A page of people by id, each with their templates of ``model_id``, and how many match in all."""
+    found, total = people.list_people(session, status=status, search=search, limit=limit, offset=offset)
+    counts = people.template_counts(session, person_ids=[p.id for p in found], model_id=model_id)
+    items = [PersonPublic.of(p, counts.get(p.id, 0)) for p in found]
+    return PersonPage(items=items, total=total, limit=limit, offset=offset)
 
 
 def create_door(session: Session, body: DoorCreate) -> Door:

@@ -56,18 +56,16 @@ def list_people(
     offset: Annotated[Digits, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> PersonPage:
     """People by id, a page at a time."""
-    people, total = people_repo.list_people(session, status=status_filter, search=search, limit=limit, offset=offset)
-    counts = people_repo.template_counts(session, person_ids=[p.id for p in people], model_id=runtime.embedder.model_id)
-    return PersonPage(
-        items=[PersonPublic.of(p, counts.get(p.id, 0)) for p in people], total=total, limit=limit, offset=offset
+    model_id = runtime.embedder.model_id
+    return records.people_page(
+        session, model_id=model_id, status=status_filter, search=search, limit=limit, offset=offset
     )
 
 
 @router.get("/{person_id}", summary="Show a person", responses=problem_responses(*_AUTH, 404, 422, 503))
 def get_person(person_id: PersonId, session: SessionDep, runtime: RuntimeDep, _key: AdminKey) -> PersonPublic:
     person = people_repo.get_person(session, person_id=person_id)
-    counts = people_repo.template_counts(session, person_ids=[person.id], model_id=runtime.embedder.model_id)
-    return PersonPublic.of(person, counts.get(person.id, 0))
+    return records.person_public(session, person, model_id=runtime.embedder.model_id)
 
 
 @router.patch("/{person_id}", summary="Change a person", responses=problem_responses(*_AUTH, 404, 422, 503))
@@ -77,8 +75,7 @@ def update_person(
     """Change the fields sent: name, status (``suspended`` denies at every door), validity bounds."""
     person = records.update_person(session, person_id, body)
     session.commit()
-    counts = people_repo.template_counts(session, person_ids=[person.id], model_id=runtime.embedder.model_id)
-    return PersonPublic.of(person, counts.get(person.id, 0))
+    return records.person_public(session, person, model_id=runtime.embedder.model_id)
 
 
 @router.delete(
