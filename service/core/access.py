@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from models.imageio import decode_image
 from service.db.models import Door, Person, PersonStatus
@@ -115,28 +116,29 @@ def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
     if not combined.matched or combined.person_id is None:
         return check.finish(combined.reason or Reason.UNKNOWN_FACE, match=combined)
     begin = time.perf_counter()
-    reason, person, rule_id = _rights(check, combined.person_id)
-    check.lap("policy", begin)
-    return check.finish(reason, match=combined, person=person, rule_id=rule_id)
+    # One session reads the rights and then writes the log row (one connection checkout less per matched face).
+    with runtime.sessionmaker() as session:
+        reason, person, rule_id = _rights(session, check, combined.person_id)
+        check.lap("policy", begin)
+        return check.finish(reason, match=combined, person=person, rule_id=rule_id, session=session)
 
 
-def _rights(check: _Check, person_id: int) -> tuple[Reason, MatchedPerson | None, int | None]:
+def _rights(session: Session, check: _Check, person_id: int) -> tuple[Reason, MatchedPerson | None, int | None]:
     """What the matched person's status and rules say at this door now, and the rule that grants (if any)."""
     door = check.door
-    with check.runtime.sessionmaker() as session:
-        person = session.get(Person, person_id)
-        if person is None:  # deleted between the search and now: nobody to let in
-            return Reason.UNKNOWN_FACE, None, None
-        subject = Subject(
-            person_id=person.id,
-            active=person.status is PersonStatus.ACTIVE,
-            valid_from=person.valid_from,
-            valid_until=person.valid_until,
-            group_ids=group_ids_of(session, person_id=person.id),
-        )
-        rules = rules_for(session, person_id=person.id, group_ids=subject.group_ids, door_id=door.id)
-        decision = decide_rights(subject, rules, door_id=door.id, door_timezone=door.timezone, at=check.at)
-        return decision.reason, MatchedPerson(person.id, person.external_id, person.display_name), decision.rule_id
+    person = session.get(Person, person_id)
+    if person is None:  # deleted between the search and now: nobody to let in
+        return Reason.UNKNOWN_FACE, None, None
+    subject = Subject(
+        person_id=person.id,
+        active=person.status is PersonStatus.ACTIVE,
+        valid_from=person.valid_from,
+        valid_until=person.valid_until,
+        group_ids=group_ids_of(session, person_id=person.id),
+    )
+    rules = rules_for(session, person_id=person.id, group_ids=subject.group_ids, door_id=door.id)
+    decision = decide_rights(subject, rules, door_id=door.id, door_timezone=door.timezone, at=check.at)
+    return decision.reason, MatchedPerson(person.id, person.external_id, person.display_name), decision.rule_id
 
 
 @dataclass
@@ -164,9 +166,11 @@ class _Check:
         match: Match | None = None,
         person: MatchedPerson | None = None,
         rule_id: int | None = None,
+        session: Session | None = None,
     ) -> AccessOutcome:
         """Log the decision (a failure to log is itself logged and turns a grant into an ``internal_error``
-        denial: nobody passes unrecorded) and build the outcome."""
+        denial: nobody passes unrecorded) and build the outcome. The log row is written in ``session`` (then
+        committed) when given, else in a transaction of its own."""
         decision = Decision.GRANTED if reason is Reason.GRANTED else Decision.DENIED
         outcome = AccessOutcome(
             decision=decision,
@@ -191,25 +195,39 @@ class _Check:
         log_id: int | None = None
         events = 0
         try:
-            with self.runtime.sessionmaker.begin() as session:
-                entry = append_entry(session, outcome, door_name=self.door.name, key_id=self.key_id)
-                log_id = entry.id
-                # The outbox rows commit with the log row or not at all (DESIGN.md: no event is lost).
-                events = enqueue_decision(
-                    session,
-                    entry=entry,
-                    person=None
-                    if person is None
-                    else {"id": person.id, "external_id": person.external_id, "display_name": person.display_name},
-                )
+            if session is None:
+                with self.runtime.sessionmaker.begin() as own:
+                    log_id, events = self._log(own, outcome)
+            else:
+                try:
+                    log_id, events = self._log(session, outcome)
+                    session.commit()
+                except Exception:
+                    session.rollback()
+                    raise
         except Exception:
             logger.exception("could not write the access log at door %s: denying", self.door.id)
+            log_id, events = None, 0
             outcome = replace(outcome, decision=Decision.DENIED, reason=Reason.INTERNAL_ERROR, rule_id=None)
         self.lap("log", begin)
         if events and self.runtime.events is not None:
             self.runtime.events.wake()
         stages_ms = {stage: seconds * 1000.0 for stage, seconds in self.stages.items()}
         return replace(outcome, log_id=log_id, latency_ms=self.elapsed_ms(), stages_ms=stages_ms)
+
+    def _log(self, session: Session, outcome: AccessOutcome) -> tuple[int, int]:
+        """The log row and its outbox rows (they commit with the log row or not at all: DESIGN.md, no event is
+        lost); the row's id and the number of events."""
+        entry = append_entry(session, outcome, door_name=self.door.name, key_id=self.key_id)
+        person = outcome.person
+        events = enqueue_decision(
+            session,
+            entry=entry,
+            person=None
+            if person is None
+            else {"id": person.id, "external_id": person.external_id, "display_name": person.display_name},
+        )
+        return entry.id, events
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0
