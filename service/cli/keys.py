@@ -6,7 +6,7 @@ only its hash is stored. Revocation follows the API's rule: the last active admi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -14,28 +14,7 @@ from service.cli import output
 from service.cli.context import confirm, find_door, guarded, parse, session_scope
 from service.db.models import KeyRole
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from service.db.models import ApiKey
-    from service.schemas.admin import KeyPublic
-
 keys_app = typer.Typer(help="API keys (admin, terminal, auditor).", no_args_is_help=True)
-
-
-def key_public(session: Session, key: ApiKey) -> KeyPublic:
-    from service.repositories.keys import key_door_ids
-    from service.schemas.admin import KeyPublic
-
-    return KeyPublic(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        role=key.role,
-        door_ids=key_door_ids(session, key_id=key.id),
-        created_at=key.created_at,
-        revoked_at=key.revoked_at,
-    )
 
 
 @keys_app.command("create")
@@ -51,13 +30,13 @@ def create(
 
     Example: facegate keys create --role terminal --name "front door" --door "main entrance"
     """
-    from service.repositories.keys import create_key
+    from service.core import records
     from service.schemas.admin import KeyCreate
 
     with session_scope() as session:
         door_ids = [find_door(session, ref).id for ref in door or []]
         body = parse(KeyCreate, name=name or f"{role.value} key", role=role, door_ids=door_ids)
-        key, token = create_key(session, name=body.name, role=body.role, door_ids=body.door_ids)
+        key, token = records.create_key(session, body)
         session.commit()
         prefix = key.prefix
     typer.echo(f"created {role.value} key {prefix}; store it now, it is not shown again:", err=True)
@@ -74,10 +53,11 @@ def list_(
 
     Example: facegate keys list --all
     """
+    from service.core import records
     from service.repositories.keys import list_keys
 
     with session_scope() as session:
-        items = [key_public(session, key) for key in list_keys(session, include_revoked=include_revoked)]
+        items = [records.key_public(session, key) for key in list_keys(session, include_revoked=include_revoked)]
     if as_json:
         output.echo_json(items)
         return

@@ -32,17 +32,15 @@ def add(
 
     Example: facegate webhooks add https://lock.example/events --door "main entrance" --decision granted
     """
-    from service.repositories import webhooks
-    from service.schemas.webhooks import WebhookCreate, WebhookCreated, WebhookPublic
+    from service.core import records
+    from service.schemas.webhooks import WebhookCreate, WebhookCreated
 
     with session_scope() as session:
         door_ids = [find_door(session, ref).id for ref in door] if door else None
         body = parse(WebhookCreate, url=url, secret=secret, door_ids=door_ids, decisions=decision or None)
-        row = webhooks.create_subscription(
-            session, url=body.url, secret=body.secret, door_ids=body.door_ids, decisions=body.decisions
-        )
+        row = records.create_webhook(session, body)
         session.commit()
-        created = WebhookCreated(**WebhookPublic.of(row).model_dump(), secret=row.secret)
+        created = WebhookCreated.of(row)
     if as_json:
         output.echo_json(created)
         return

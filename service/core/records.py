@@ -12,10 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from service.db.models import AccessRule, Door, Group, Person, PersonStatus
-from service.repositories import doors, groups, people, rules
+from service.db.models import AccessRule, ApiKey, Door, Group, Person, PersonStatus, WebhookSubscription
+from service.repositories import doors, groups, keys, people, rules, webhooks
+from service.schemas.admin import KeyCreate, KeyPublic
 from service.schemas.people import PersonCreate, PersonPage, PersonPublic, PersonUpdate
 from service.schemas.rights import DoorCreate, DoorUpdate, GroupCreate, GroupUpdate, RuleCreate
+from service.schemas.webhooks import WebhookCreate
 
 
 def create_person(session: Session, body: PersonCreate) -> Person:
@@ -89,4 +91,20 @@ def create_rule(session: Session, body: RuleCreate) -> AccessRule:
         valid_from=body.valid_from,
         valid_until=body.valid_until,
         windows=body.per_day_windows(),
+    )
+
+
+def create_key(session: Session, body: KeyCreate) -> tuple[ApiKey, str]:
+    """The stored key and its secret token (shown once: only its hash is stored)."""
+    return keys.create_key(session, name=body.name, role=body.role, door_ids=body.door_ids)
+
+
+def key_public(session: Session, key: ApiKey) -> KeyPublic:
+    """The key as the API shows it, with the doors it is bound to."""
+    return KeyPublic.of(key, keys.key_door_ids(session, key_id=key.id))
+
+
+def create_webhook(session: Session, body: WebhookCreate) -> WebhookSubscription:
+    return webhooks.create_subscription(
+        session, url=body.url, secret=body.secret, door_ids=body.door_ids, decisions=body.decisions
     )

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from service.db.models import AccessLogEntry, Decision, KeyRole
+from service.db.models import AccessLogEntry, ApiKey, Decision, KeyRole
 from service.schemas import Instant, PlainText100, Schema
 from service.schemas.params import Digits
 
@@ -28,6 +28,19 @@ class KeyPublic(Schema):
     door_ids: list[int]
     created_at: datetime
     revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: ApiKey, door_ids: list[int]) -> KeyPublic:
+        """The API's view of a stored key (never its secret) and the doors it is bound to."""
+        return cls(
+            id=key.id,
+            name=key.name,
+            prefix=key.prefix,
+            role=key.role,
+            door_ids=door_ids,
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+        )
 
 
 class KeyCreated(KeyPublic):

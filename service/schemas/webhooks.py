@@ -55,6 +55,11 @@ class WebhookPublic(Schema):
 class WebhookCreated(WebhookPublic):
     secret: str = Field(description="The signing secret, shown this once.")
 
+    @classmethod
+    def of(cls, row: WebhookSubscription) -> WebhookCreated:
+        """A new subscription with its secret (the answer to its creation only)."""
+        return cls(**WebhookPublic.of(row).model_dump(), secret=row.secret)
+
 
 class WebhookEventPublic(Schema):
     id: int

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from service.api.metrics import ServiceMetrics
+from service.core import records
 from service.db.models import Decision, EventStatus, KeyRole
 from service.repositories import doors as doors_repo
 from service.repositories import keys as keys_repo
@@ -91,7 +92,7 @@ async def create_key(request: Request, _user: Changer) -> Response:
             {"name": form_text(form, "name"), "role": form_text(form, "role"), "door_ids": door_ids}
         )
         with runtime_of(request).sessionmaker.begin() as session:
-            key, token = keys_repo.create_key(session, name=body.name, role=body.role, door_ids=body.door_ids)
+            key, token = records.create_key(session, body)
     except (ValidationError, StorageError) as exc:
         return _keys_page(request, {"error": _problem(exc)}, 422)
     return _keys_page(request, {"created": {"name": key.name, "role": key.role.value, "token": token}}, 201)
@@ -147,9 +148,7 @@ async def create_webhook(request: Request, _user: Changer) -> Response:
             }
         )
         with runtime_of(request).sessionmaker.begin() as session:
-            row = webhooks_repo.create_subscription(
-                session, url=body.url, secret=body.secret, door_ids=body.door_ids, decisions=body.decisions
-            )
+            row = records.create_webhook(session, body)
     except (ValidationError, StorageError) as exc:
         return _webhooks_page(request, {"error": _problem(exc)}, 422)
     return _webhooks_page(request, {"created": {"id": row.id, "url": row.url, "secret": row.secret}}, 201)

@@ -9,24 +9,12 @@ from fastapi import APIRouter, Path, Query, status
 from service.api.auth import AdminKey
 from service.api.deps import SessionDep
 from service.api.errors import problem_responses
-from service.db.models import ApiKey
+from service.core import records
 from service.repositories import keys as keys_repo
 from service.schemas.admin import KeyCreate, KeyCreated, KeyPublic
 from service.schemas.params import Digits
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-
-
-def _public(session: SessionDep, key: ApiKey) -> KeyPublic:
-    return KeyPublic(
-        id=key.id,
-        name=key.name,
-        prefix=key.prefix,
-        role=key.role,
-        door_ids=keys_repo.key_door_ids(session, key_id=key.id),
-        created_at=key.created_at,
-        revoked_at=key.revoked_at,
-    )
 
 
 @router.post(
@@ -37,16 +25,16 @@ def _public(session: SessionDep, key: ApiKey) -> KeyPublic:
 )
 def create_key(body: KeyCreate, session: SessionDep, _key: AdminKey) -> KeyCreated:
     """A new key; ``key`` in the answer is the secret, shown this once. A terminal key names its doors."""
-    key, token = keys_repo.create_key(session, name=body.name, role=body.role, door_ids=body.door_ids)
+    key, token = records.create_key(session, body)
     session.commit()
-    return KeyCreated(**_public(session, key).model_dump(), key=token)
+    return KeyCreated(**records.key_public(session, key).model_dump(), key=token)
 
 
 @router.get("", summary="List API keys", responses=problem_responses(401, 403, 422, 429, 503))
 def list_keys(
     session: SessionDep, _key: AdminKey, include_revoked: Annotated[bool, Query()] = False
 ) -> list[KeyPublic]:
-    return [_public(session, key) for key in keys_repo.list_keys(session, include_revoked=include_revoked)]
+    return [records.key_public(session, key) for key in keys_repo.list_keys(session, include_revoked=include_revoked)]
 
 
 @router.delete("/{key_id}", summary="Revoke an API key", responses=problem_responses(401, 403, 404, 409, 422, 429, 503))
@@ -57,4 +45,4 @@ def revoke_key(key_id: Annotated[Digits, Path(gt=0, le=2**31 - 1)], session: Ses
     """
     key = keys_repo.revoke_key(session, key_id=key_id, caller_key_id=caller.key_id)
     session.commit()
-    return _public(session, key)
+    return records.key_public(session, key)

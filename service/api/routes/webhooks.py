@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service.api.auth import AdminKey
 from service.api.deps import RuntimeDep, SessionDep
 from service.api.errors import problem_responses
+from service.core import records
 from service.db.models import EventStatus
 from service.repositories import webhooks as repo
 from service.schemas.params import Digits
@@ -68,11 +69,9 @@ def create_webhook(body: WebhookCreate, session: SessionDep, _key: AdminKey) -> 
 
     422 ``url_invalid`` (not http/https, credentials in it), ``secret_invalid``; 404 ``door_not_found``.
     """
-    row = repo.create_subscription(
-        session, url=body.url, secret=body.secret, door_ids=body.door_ids, decisions=body.decisions
-    )
+    row = records.create_webhook(session, body)
     session.commit()
-    return WebhookCreated(**WebhookPublic.of(row).model_dump(), secret=row.secret)
+    return WebhookCreated.of(row)
 
 
 @router.get("", summary="List webhook subscriptions", responses=problem_responses(*_AUTH))
