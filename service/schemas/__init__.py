@@ -1,4 +1,6 @@
-"""Pydantic schemas of the HTTP API: one per use (a response body, an error body), none shared with storage."""
+"""Pydantic schemas: one per use (a request, a response, a query, an error body), shared by the HTTP API, the
+console and the CLI. The use cases (:mod:`service.core.records`) and repositories take them, so each is mapped to
+storage once; responses are built once by their ``of(...)``. Never a table row: storage has its own models."""
 
 from __future__ import annotations
 
