@@ -33,6 +33,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     OMP_WAIT_POLICY=PASSIVE \
     FACEGATE_HOST=0.0.0.0 \
     FACEGATE_PORT=8000 \
+    FACEGATE_DB_WAIT_S=60 \
     FACEGATE_INDEX_PATH=/var/lib/facegate/index/index.fgi
 RUN groupadd --system --gid 10001 facegate \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/facegate --create-home \

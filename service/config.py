@@ -1,4 +1,8 @@
-"""Service configuration: one pydantic-settings :class:`Settings` read from ``FACEGATE_*`` variables.
+"""Service configuration: one pydantic-settings :class:`Settings` read from ``FACEGATE_*`` variables, and secret
+ones also from files (``FACEGATE_<NAME>_FILE``, :mod:`service.config_secrets`). Everything the server, the CLI and
+the container's start read from outside is a field here, checked here: a bad value is a validation error that
+names its variable (:func:`describe_settings_error`). docs/OPERATIONS.md's table is generated from the fields
+(``scripts/settings-table``).
 
 :func:`get_settings` returns the process-wide instance (built on first use, then cached); tests and
 embedders of the app build their own ``Settings(...)`` and pass it to :func:`service.main.create_app`.
@@ -9,12 +13,22 @@ from __future__ import annotations
 import dataclasses
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from service.domain.keys import check_operator_secret
+from service.config_secrets import (
+    FromFile,
+    SecretFilesSource,
+    parse_database_url,
+    put_password,
+    secret_text,
+    unwrap_secret,
+    weak_password,
+)
+from service.domain.keys import PlaceholderSecretError, check_operator_secret
 
 if TYPE_CHECKING:
     from models.imageio import ImageLimits  # numpy and PIL: not for the commands that only read settings
@@ -64,24 +78,60 @@ class Settings(BaseSettings):
         default=8, ge=1, le=64, description="Images (enrolment) or frames (access check) one request may carry."
     )
     log_level: LogLevel = "INFO"
-    host: str = Field(default="127.0.0.1", description="Address `python -m service` binds to.")
-    port: int = Field(default=8000, ge=0, le=65535, description="Port `python -m service` listens on.")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address `facegate serve` and `python -m service` bind to (the image: 0.0.0.0).",
+    )
+    port: int = Field(
+        default=8000, ge=0, le=65535, description="Port `facegate serve` and `python -m service` listen on."
+    )
     database_url: str = Field(
         default="sqlite:///./var/facegate.db",
         min_length=1,
         description="SQLAlchemy URL of the database (sqlite:///path or postgresql+psycopg://user:pw@host/db).",
+    )
+    database_password: SecretStr | None = Field(
+        default=None,
+        description="The password of database_url's login, kept out of the URL (as a file: a Docker secret); "
+        "facegate puts it into the URL.",
     )
     database_owner_url: SecretStr | None = Field(
         default=None,
         description="PostgreSQL: URL of the role that owns the schema. Migrations run as it and grant database_url's "
         "role what the app needs, the access log only SELECT and INSERT. None: migrations run as database_url.",
     )
-    migrate_on_start: bool = Field(default=True, description="Upgrade the database schema at start-up.")
-    admin_key: SecretStr | None = Field(
-        default=None, description="A first admin key (≥ 32 characters, no placeholder), stored hashed at start-up."
+    database_owner_password: SecretStr | None = Field(
+        default=None,
+        description="The password of database_owner_url's role, kept out of that URL (as database_password).",
     )
-    admin_key_file: Path | None = Field(
-        default=None, description="A file holding the first admin key (a Docker secret: /run/secrets/...)."
+    allow_insecure_db_password: bool = Field(
+        default=False,
+        description="Accept a database password that looks like a placeholder (shorter than 16 characters, fewer "
+        "than 8 distinct ones, or containing changeme, password, postgres, secret, example or facegate): for a "
+        "throwaway database only.",
+    )
+    db_wait_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="Seconds `facegate serve` and `facegate db upgrade` wait for the database server to answer "
+        "before giving up (the image sets 60: its container may start before the database's).",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="Upgrade the database schema at start-up (once, before the workers start). false: another "
+        "container or job does; the start only waits for the database.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes of `facegate serve` and `python -m service`; each is a replica "
+        "following SQL's template revision.",
+    )
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="A first admin key (≥ 32 characters, random, no placeholder), stored hashed at start-up.",
     )
 
     target_far: float = Field(
@@ -191,13 +241,107 @@ class Settings(BaseSettings):
         "TLS-terminating proxy that forwards plain http).",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # FACEGATE_<NAME>_FILE above FACEGATE_<NAME>, so that a secret given both ways is refused, not chosen.
+        return init_settings, SecretFilesSource(settings_cls), env_settings, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="before")
+    @classmethod
+    def _passwords_into_urls(cls, data: Any) -> Any:
+        """Put database_password into database_url (and the owner's into its URL), so that everything that
+        connects finds one complete URL, as before the passwords were kept apart."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        pairs = (("database_url", "database_password"), ("database_owner_url", "database_owner_password"))
+        for url_field, password_field in pairs:
+            password = secret_text(data.get(password_field))
+            if password is None:
+                continue  # unset, or a file problem its field reports
+            password_setting = _source(data.get(password_field), password_field)
+            url_text = secret_text(data.get(url_field))
+            if url_text is None:
+                url_text = cls.model_fields[url_field].get_default()
+            if url_text is None:
+                raise PydanticCustomError(
+                    "database_password",
+                    "{password_setting} is set but {url_setting} is not",
+                    {"password_setting": password_setting, "url_setting": _variable(url_field)},
+                )
+            url_setting = _source(data.get(url_field), url_field)
+            data[url_field] = put_password(
+                url_text, password, url_setting=url_setting, password_setting=password_setting
+            )
+        return data
+
+    @field_validator("database_password", "database_owner_password", "crop_key", mode="before")
+    @classmethod
+    def _secret_from_file(cls, value: object) -> object:
+        return unwrap_secret(value)
+
+    @field_validator("database_owner_url", mode="before")
+    @classmethod
+    def _owner_url_is_a_url(cls, value: object) -> object:
+        text = secret_text(value)
+        if text is not None:
+            parse_database_url(text, _source(value, "database_owner_url"))
+        return unwrap_secret(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_a_url(cls, value: str) -> str:
+        parse_database_url(value, "FACEGATE_DATABASE_URL")
+        return value
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _admin_key_is_no_placeholder(cls, value: object) -> object:
+        """Refuse a short or placeholder first admin key (:func:`service.domain.keys.check_operator_secret`), so a
+        deployment cannot start open to anyone who read the example configuration."""
+        text = secret_text(unwrap_secret(value))
+        if text is None:
+            return value
+        try:
+            return check_operator_secret(text)
+        except PlaceholderSecretError as exc:
+            raise PydanticCustomError(
+                "placeholder_secret",
+                "{setting} refused: {reason}",
+                {"setting": _source(value, "admin_key"), "reason": str(exc)},
+            ) from None
+
     @model_validator(mode="after")
     def _crops_need_a_key(self) -> Settings:
         if self.keep_crops and self.crop_key is None:
-            raise ValueError("keep_crops needs crop_key (FACEGATE_CROP_KEY): kept face crops are stored encrypted")
+            raise PydanticCustomError(
+                "crop_key_missing",
+                "FACEGATE_KEEP_CROPS needs FACEGATE_CROP_KEY (or FACEGATE_CROP_KEY_FILE): kept face crops are "
+                "stored encrypted (keep_crops needs crop_key)",
+            )
         return self
 
-    @field_validator("index_path", "model_path", "admin_key_file", mode="before")
+    @model_validator(mode="after")
+    def _no_placeholder_database_password(self) -> Settings:
+        if self.allow_insecure_db_password:
+            return self
+        for setting, why in self.weak_database_passwords():
+            raise PydanticCustomError(
+                "insecure_password",
+                "{setting}: the database password {why}; generate one (e.g. openssl rand -base64 24) or set "
+                "FACEGATE_ALLOW_INSECURE_DB_PASSWORD=1 for a throwaway database",
+                {"setting": setting, "why": why},
+            )
+        return self
+
+    @field_validator("index_path", "model_path", mode="before")
     @classmethod
     def _empty_path_is_none(cls, value: object) -> object:
         # FACEGATE_INDEX_PATH= (empty) means "memory only", not the current folder.
@@ -208,19 +352,22 @@ class Settings(BaseSettings):
     def _upper_case_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    def first_admin_key(self) -> str | None:
-        """The operator-given first admin key (``admin_key``, else the file ``admin_key_file``), checked.
+    def weak_database_passwords(self) -> list[tuple[str, str]]:
+        """(variable, why) for each database URL whose password looks like a placeholder; refused at validation
+        unless ``allow_insecure_db_password`` (then the start warns with these)."""
+        urls = [("FACEGATE_DATABASE_URL", self.database_url)]
+        if self.database_owner_url is not None:
+            urls.append(("FACEGATE_DATABASE_OWNER_URL", self.database_owner_url.get_secret_value()))
+        found = []
+        for setting, url in urls:
+            why = weak_password(url)
+            if why is not None:
+                found.append((setting, why))
+        return found
 
-        Raises :class:`service.domain.keys.PlaceholderSecretError` for a short or placeholder secret, so a
-        deployment cannot start open to anyone who read the example configuration.
-        """
-        if self.admin_key is not None:
-            secret = self.admin_key.get_secret_value()
-        elif self.admin_key_file is not None:
-            secret = self.admin_key_file.read_text(encoding="utf-8")
-        else:
-            return None
-        return check_operator_secret(secret)
+    def first_admin_key(self) -> str | None:
+        """The operator-given first admin key (``FACEGATE_ADMIN_KEY`` or ``_FILE``), checked at validation."""
+        return self.admin_key.get_secret_value() if self.admin_key is not None else None
 
     def image_limits(self) -> ImageLimits:
         """The decode guard's limits for uploaded images."""
@@ -231,6 +378,26 @@ class Settings(BaseSettings):
     def access_image_limits(self) -> ImageLimits:
         """The decode guard's limits for access-check frames: ``access_max_pixels`` (never above ``max_pixels``)."""
         return dataclasses.replace(self.image_limits(), max_pixels=min(self.max_pixels, self.access_max_pixels))
+
+
+def _variable(field_name: str) -> str:
+    return f"FACEGATE_{field_name.upper()}"
+
+
+def _source(raw: object, field_name: str) -> str:
+    """The variable a raw value came from: ``FACEGATE_<NAME>_FILE`` for a file, else ``FACEGATE_<NAME>``."""
+    return raw.variable if isinstance(raw, FromFile) else _variable(field_name)
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """A settings error as ``FACEGATE_<NAME>: what is wrong; ...``, naming the variable of each problem; the input
+    is not repeated (it may be a secret)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        message = str(error["msg"])
+        loc = ".".join(str(part) for part in error["loc"])
+        parts.append(message if message.startswith("FACEGATE_") or not loc else f"{_variable(loc)}: {message}")
+    return "; ".join(parts) or str(exc)
 
 
 @lru_cache(maxsize=1)

@@ -201,9 +201,7 @@ def _work(job: Job, force: bool) -> Outcome:
 def worker_settings(settings: Settings) -> Settings:
     """The workers' settings: no migration and no operator key (the main process did both), and an index in
     memory only (the file belongs to the servers; each worker's index lives as long as the run)."""
-    return settings.model_copy(
-        update={"index_path": None, "migrate_on_start": False, "admin_key": None, "admin_key_file": None}
-    )
+    return settings.model_copy(update={"index_path": None, "migrate_on_start": False, "admin_key": None})
 
 
 def run_pool(settings: Settings, jobs: Sequence[Job], workers: int, force: bool) -> Iterator[Outcome]:

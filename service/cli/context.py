@@ -39,11 +39,16 @@ R = TypeVar("R")
 M = TypeVar("M", bound="BaseModel")
 
 EXIT_ERROR = 1
+EXIT_CONFIGURATION = 2  # a FACEGATE_* setting (or secret file) is invalid: nothing was touched
 EXIT_NO_DATABASE = 4  # the configured database is missing or not at the newest schema: `facegate db upgrade`
 
 
 class CliError(Exception):
     """A mistake the command line itself detects (two options that exclude each other, a missing file)."""
+
+
+class ConfigurationError(Exception):
+    """The ``FACEGATE_*`` settings are invalid; the message names each variable at fault."""
 
 
 def guarded(command: Callable[P, R]) -> Callable[P, R]:
@@ -62,9 +67,10 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             from service.db.presence import DatabaseMissingError
 
-            if isinstance(exc, DatabaseMissingError):
+            if isinstance(exc, DatabaseMissingError | ConfigurationError):
                 typer.echo(f"error: {_one_line(str(exc))}", err=True)
-                raise typer.Exit(EXIT_NO_DATABASE) from exc
+                code = EXIT_NO_DATABASE if isinstance(exc, DatabaseMissingError) else EXIT_CONFIGURATION
+                raise typer.Exit(code) from exc
             message = describe_error(exc)
             if message is None:
                 logger.debug("unexpected failure", exc_info=True)
@@ -147,10 +153,16 @@ def _one_line(message: str) -> str:
 
 
 def load_settings() -> Settings:
-    """The ``FACEGATE_*`` settings, read now (a bad variable is an ``error:`` line, through :func:`guarded`)."""
-    from service.config import Settings
+    """The ``FACEGATE_*`` settings, read now; :class:`ConfigurationError` naming each bad variable (an ``error:``
+    line and exit 2, through :func:`guarded`)."""
+    from pydantic import ValidationError
 
-    return Settings()
+    from service.config import Settings, describe_settings_error
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_settings_error(exc)) from None
 
 
 def existing_database(settings: Settings) -> Settings:

@@ -15,21 +15,27 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind (default FACEGATE_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default FACEGATE_PORT).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="uvicorn worker processes (default FACEGATE_WORKERS).")
+    ] = None,
 ) -> None:
-    """Run the API server (every setting from FACEGATE_*; the database is migrated at start).
+    """Run the API server, every setting from FACEGATE_*: wait for the database (FACEGATE_DB_WAIT_S), migrate it
+    once unless FACEGATE_MIGRATE_ON_START=false, store the operator's first admin key, then start the workers.
 
     Example: facegate serve --host 0.0.0.0 --port 8000 --workers 2
     """
-    from service.server import run_server
+    from service.startup import serve as start
 
-    run_server(load_settings(), host=host, port=port, workers=workers)
+    start(load_settings(), host=host, port=port, workers=workers)
 
 
 @db_app.command("upgrade")
 @guarded
 def db_upgrade(
-    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for the database server first.")] = 0.0,
+    wait: Annotated[
+        float | None,
+        typer.Option(min=0, help="Seconds to wait for the database server first (default FACEGATE_DB_WAIT_S)."),
+    ] = None,
 ) -> None:
     """Create or migrate the database (FACEGATE_DATABASE_URL) to the newest schema, as FACEGATE_DATABASE_OWNER_URL
     when set (then the app's role is granted what it needs: the access log only SELECT and INSERT), then store the
@@ -38,17 +44,9 @@ def db_upgrade(
 
     Example: facegate db upgrade --wait 30
     """
-    from service.database import open_database
-    from service.db.migrate import upgrade_and_grant, wait_for_database
+    from service.startup import prepare_database
 
-    settings = load_settings()
-    owner_url = settings.database_owner_url.get_secret_value() if settings.database_owner_url else None
-    if wait > 0:
-        wait_for_database(owner_url or settings.database_url, wait)
-    upgrade_and_grant(settings.database_url, owner_url)
-    if settings.first_admin_key() is not None:
-        engine, _factory = open_database(settings.model_copy(update={"migrate_on_start": False}))  # stores it
-        engine.dispose()
+    prepare_database(load_settings(), wait_s=wait, migrate=True)
     typer.echo("database is at the newest schema")
 
 

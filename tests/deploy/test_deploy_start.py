@@ -1,9 +1,12 @@
 """scripts/container-start, the image's entrypoint, run as the image runs it (with the venv's facegate on PATH)
 against a real PostgreSQL: it waits for the database, migrates it, stores the operator's admin key, serves with
-several workers until SIGTERM; and it refuses to start, with one clear line, on a placeholder secret."""
+several workers until SIGTERM; and it refuses to start, with one clear line, on a placeholder secret. The script
+only dispatches to `facegate serve`, `facegate db upgrade` or another command: these tests hold the start
+sequence (service/startup.py) and the settings' checks (service/config.py) to what the image promises."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -67,8 +70,8 @@ def start_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def run_start(env: dict[str, str], cwd: Path, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(START)], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+def run_start(env: dict[str, str], cwd: Path, timeout_s: float = 60, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(START), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
 
 
 # -- it serves ----------------------------------------------------------------------------------------------------
@@ -87,8 +90,7 @@ def serve_and_stop(database: URL, tmp_path: Path) -> None:
     # The password reaches the service as a Docker secret would: a file, not in the URL.
     password_file = tmp_path / "db_password"
     password_file.write_text(f"{database.password}\n")
-    without_password = URL.create(database.drivername, database.username, None, database.host, database.port)
-    url_without_password = without_password.set(database=database.database).render_as_string(hide_password=False)
+    url_without_password = without_password(database)
     env = start_env(
         tmp_path,
         FACEGATE_DATABASE_URL=url_without_password,
@@ -145,6 +147,11 @@ def serve_and_stop(database: URL, tmp_path: Path) -> None:
     assert (tmp_path / "index" / "index.fgi").is_file(), "the index was saved where FACEGATE_INDEX_PATH says"
 
 
+def without_password(database: URL) -> str:
+    bare = URL.create(database.drivername, database.username, None, database.host, database.port, database.database)
+    return bare.render_as_string(hide_password=False)
+
+
 def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -183,7 +190,12 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
             "the database password looks like a placeholder",
         ),
         ({"FACEGATE_DATABASE_PASSWORD_FILE": "{tmp}/empty"}, "FACEGATE_DATABASE_PASSWORD_FILE: {tmp}/empty is empty"),
-        ({"FACEGATE_KEEP_CROPS": "true"}, "keep_crops needs crop_key"),
+        ({"FACEGATE_KEEP_CROPS": "true"}, "FACEGATE_KEEP_CROPS needs FACEGATE_CROP_KEY"),
+        ({"FACEGATE_WORKERS": "0"}, "FACEGATE_WORKERS: Input should be greater than or equal to 1"),
+        (
+            {"FACEGATE_CROP_KEY": "x" * 44, "FACEGATE_CROP_KEY_FILE": "{tmp}/db_password_changeme"},
+            "both FACEGATE_CROP_KEY and FACEGATE_CROP_KEY_FILE are set: keep one",
+        ),
     ],
     ids=[
         "short-admin-key",
@@ -193,6 +205,8 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
         "placeholder-db-password-file",
         "empty-secret-file",
         "invalid-settings",
+        "no-workers",
+        "secret-given-twice",
     ],
 )
 def test_refuses_to_start(tmp_path: Path, settings: dict[str, str | None], expected: str) -> None:
@@ -207,7 +221,7 @@ def test_refuses_to_start(tmp_path: Path, settings: dict[str, str | None], expec
     result = run_start(env, tmp_path, timeout_s=30)
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("container-start: error: "), result.stderr
+    assert lines == [lines[-1]] and lines[-1].startswith("error: "), result.stderr
     assert expected.format(tmp=tmp_path) in lines[-1]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "facegate.db").exists(), "refused before touching the database"
@@ -226,23 +240,42 @@ def test_an_insecure_db_password_may_be_allowed_explicitly(tmp_path: Path) -> No
     )
     result = run_start(env, tmp_path)
     assert result.returncode == 1, result.stderr
-    assert "warning: the database password has 8 characters" in result.stderr
+    assert "WARNING service.startup: FACEGATE_DATABASE_URL: the database password has 8 characters" in result.stderr
+    assert "accepted because FACEGATE_ALLOW_INSECURE_DB_PASSWORD=1" in result.stderr
     assert "not reachable after 0.5 s" in result.stderr
     assert "postgres@" not in result.stderr, "the password was printed"
-    assert result.stderr.strip().splitlines()[-1] == "container-start: error: the migration failed (exit status 1)"
+    assert result.stderr.strip().splitlines()[-1].startswith("error: database postgresql+psycopg://facegate:***@")
 
 
-def test_other_commands_run_with_the_secret_files_resolved(tmp_path: Path) -> None:
-    """`docker compose run --rm api facegate keys create ...` reaches the database with the secret's password."""
-    (tmp_path / "db_password").write_text("s3cr3t-Pa55word-long-enough\n")
-    env = start_env(
-        tmp_path,
-        FACEGATE_DATABASE_URL="postgresql+psycopg://facegate@db:5432/facegate",
-        FACEGATE_DATABASE_PASSWORD_FILE=str(tmp_path / "db_password"),
-    )
-    probe = "import os; print(os.environ['FACEGATE_DATABASE_URL'])"
-    result = subprocess.run(
-        [str(START), "python", "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "postgresql+psycopg://facegate:s3cr3t-Pa55word-long-enough@db:5432/facegate"
+def test_prepare_and_other_commands_read_the_secret_files(postgres: PostgresServer, tmp_path: Path) -> None:
+    """`container-start prepare` (a migration job) and `docker compose run --rm api facegate ...` reach the
+    database with the password of FACEGATE_DATABASE_PASSWORD_FILE: facegate reads the secret file itself."""
+    database = postgres.create_database("deploy")
+    try:
+        password_file = tmp_path / "db_password"
+        password_file.write_text(f"{database.password}\n")
+        env = start_env(
+            tmp_path,
+            FACEGATE_DATABASE_URL=without_password(database),
+            FACEGATE_DATABASE_PASSWORD_FILE=str(password_file),
+            FACEGATE_ADMIN_KEY=generate_token(),
+        )
+        if os.environ.get("FACEGATE_TEST_PG_URL"):
+            env["FACEGATE_ALLOW_INSECURE_DB_PASSWORD"] = "1"
+        prepared = run_start(env, tmp_path, 120, "prepare")
+        assert prepared.returncode == 0, prepared.stderr
+        assert prepared.stdout.strip() == "database is at the newest schema"
+        result = subprocess.run(
+            [str(START), "facegate", "db", "info", "--json"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        info = json.loads(result.stdout)
+        assert info["current"] is True and info["url"].endswith(f"/{database.database}")
+        assert str(database.password) not in result.stdout + result.stderr + prepared.stderr
+    finally:
+        postgres.drop_database(database)

@@ -45,7 +45,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         database_url=f"sqlite:///{folder / 'facegate.db'}",
         index_path=folder / "index.fgi",
         admin_key=SecretStr(ADMIN_TOKEN),
-        admin_key_file=None,
         rate_limit_per_minute=0,
         auth_failures_per_minute=0,  # many tests send wrong keys from the same address; one test sets a limit
         keep_crops=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +20,12 @@ from service.main import create_app
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """No FACEGATE_* variable from the caller's environment, and a fresh settings cache."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """No FACEGATE_* variable from the caller's environment, a fresh settings cache, and a temporary working
+    folder (the default database, ./var/facegate.db, is relative to it)."""
     for name in [n for n in os.environ if n.startswith("FACEGATE_")]:
         monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
@@ -83,7 +86,28 @@ def test_entry_point_defaults_to_localhost_in_factory_mode(clean_env: pytest.Mon
     entry.main([])
     assert calls["target"] == "service.main:create_app"
     assert calls["factory"] is True
-    assert (calls["host"], calls["port"]) == ("127.0.0.1", 8000)
+    assert (calls["host"], calls["port"], calls["workers"]) == ("127.0.0.1", 8000, 1)
+    assert Path("var/facegate.db").is_file(), "the start sequence migrated the default database first"
+
+
+def test_entry_point_workers_from_env_then_arguments(clean_env: pytest.MonkeyPatch) -> None:
+    calls = _captured_run(clean_env)
+    clean_env.setenv("FACEGATE_WORKERS", "3")
+    entry.main([])
+    assert calls["workers"] == 3
+    entry.main(["--workers", "2"])
+    assert calls["workers"] == 2
+
+
+def test_entry_point_refuses_invalid_settings_with_one_line(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("FACEGATE_WORKERS", "0")
+    with pytest.raises(SystemExit) as exited:
+        entry.main([])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == "error: FACEGATE_WORKERS: Input should be greater than or equal to 1\n"
+    assert not Path("var").exists(), "refused before touching the database"
 
 
 def test_entry_point_host_and_port_from_env_then_arguments(clean_env: pytest.MonkeyPatch) -> None:

@@ -132,15 +132,20 @@ def test_log_filters_and_formats(cli: Cli, cli_env: CliEnv) -> None:
 
 def test_db_upgrade_and_an_unreachable_database(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli("db", "upgrade").stdout.strip() == "database is at the newest schema"
-    monkeypatch.setenv("FACEGATE_DATABASE_URL", "postgresql+psycopg://facegate:s3cret-pw@127.0.0.1:1/facegate")
+    password = "s3cret-pw-7Kq2xZ9mLw4"  # not a placeholder: the settings would refuse it before connecting
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", f"postgresql+psycopg://facegate:{password}@127.0.0.1:1/facegate")
     for args in (["people", "list"], ["doors", "add", "x", "--tz", "UTC"], ["log"], ["db", "upgrade"]):
         line = error_line(cli(*args, code=1))
         assert line.startswith("error: database unreachable (postgresql+psycopg://facegate:***@127.0.0.1:1/facegate)")
         assert "s3cret" not in line
     waited = cli("db", "upgrade", "--wait", "0.2", code=1)
     assert "not reachable after 0.2 s" in error_line(waited) and "s3cret" not in waited.stderr
+    monkeypatch.setenv("FACEGATE_DB_WAIT_S", "0.3")  # the start sequence's wait, from the settings
+    waited = cli("db", "upgrade", code=1)
+    assert "not reachable after 0.3 s" in error_line(waited) and "s3cret" not in waited.stderr
+    # An invalid setting is exit status 2, naming its variable, before any connection.
     monkeypatch.setenv("FACEGATE_PORT", "many")
-    assert error_line(cli("doors", "list", code=1)).startswith("error: port: Input should be a valid integer")
+    assert error_line(cli("doors", "list", code=2)).startswith("error: FACEGATE_PORT: Input should be a valid integer")
 
 
 def test_model_info(cli: Cli) -> None:
@@ -225,3 +230,35 @@ def test_serve_runs_the_app_factory(cli: Cli, monkeypatch: pytest.MonkeyPatch) -
             "log_level": "info",
         }
     ]
+
+
+def test_serve_prepares_the_database_once_before_the_workers(
+    cli: Cli, cli_env: CliEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start sequence: migrate and store the admin key in the parent, then start FACEGATE_WORKERS workers
+    that are told not to migrate (they build their settings from the environment)."""
+    import os
+
+    from service.domain.keys import generate_token, token_prefix
+    from service.db.presence import inspect_database
+
+    path = cli_env.folder / "facegate.db"
+    path.unlink()
+    token = generate_token()
+    monkeypatch.setenv("FACEGATE_ADMIN_KEY", token)
+    monkeypatch.setenv("FACEGATE_WORKERS", "3")
+    seen: list[dict[str, Any]] = []
+
+    def fake_run(app: str, **kwargs: Any) -> None:
+        with sqlite3.connect(path) as connection:
+            prefixes = [row[0] for row in connection.execute("SELECT prefix FROM api_keys")]
+        state = inspect_database(cli_env.database_url)
+        seen.append({"workers": kwargs["workers"], "migrate": os.environ.get("FACEGATE_MIGRATE_ON_START")})
+        seen.append({"current": state.current, "prefixes": prefixes})
+
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    cli("serve")
+    assert seen == [{"workers": 3, "migrate": "false"}, {"current": True, "prefixes": [token_prefix(token)]}]
+    assert "FACEGATE_MIGRATE_ON_START" not in os.environ, "restored after the server stopped"
+    cli("serve", "--workers", "2")  # again: the key is stored once
+    assert seen[-2:] == [{"workers": 2, "migrate": "false"}, {"current": True, "prefixes": [token_prefix(token)]}]

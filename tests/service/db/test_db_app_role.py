@@ -57,7 +57,6 @@ def _settings(roles: Roles) -> Settings:
         database_url=roles.app.render_as_string(hide_password=False),
         database_owner_url=roles.owner.render_as_string(hide_password=False),
         admin_key=None,
-        admin_key_file=None,
     )
 
 
