@@ -7,9 +7,11 @@ These run on a real private PostgreSQL cluster with two real login roles."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pg import PostgresServer
@@ -111,3 +113,50 @@ def test_upgrading_again_keeps_the_grants(roles: Roles) -> None:
     check = make_sessionmaker(create_engine(roles.app, poolclass=NullPool))
     with check() as session:
         assert session.scalar(text("SELECT count(*) FROM api_keys")) == 2
+
+
+def test_db_upgrade_reads_both_passwords_from_secret_files(
+    roles: Roles, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Compose deployment: neither URL holds its password; `facegate db upgrade` reads both from Docker secret
+    files, migrates as the owner, grants the app's role, and stores the operator key from a third file."""
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from service.core.keys import generate_token, token_prefix
+
+    token = generate_token()
+    files = {"owner": roles.owner.password, "app": roles.app.password, "admin_key": token}
+    for name, value in files.items():
+        (tmp_path / name).write_text(f"{value}\n")
+    for name in [n for n in os.environ if n.startswith("FACEGATE_")]:
+        monkeypatch.delenv(name)
+
+    def bare(url: URL) -> str:
+        return URL.create(url.drivername, url.username, None, url.host, url.port, url.database).render_as_string()
+
+    env = {
+        "FACEGATE_DATABASE_URL": bare(roles.app),
+        "FACEGATE_DATABASE_PASSWORD_FILE": str(tmp_path / "app"),
+        "FACEGATE_DATABASE_OWNER_URL": bare(roles.owner),
+        "FACEGATE_DATABASE_OWNER_PASSWORD_FILE": str(tmp_path / "owner"),
+        "FACEGATE_ADMIN_KEY_FILE": str(tmp_path / "admin_key"),
+        "FACEGATE_DB_WAIT_S": "10",
+    }
+    assert all(
+        str(roles.owner.password) not in value and str(roles.app.password) not in value for value in env.values()
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for _ in range(2):  # every start runs it
+        result = CliRunner().invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.strip() == "database is at the newest schema"
+    check = create_engine(roles.app, poolclass=NullPool)  # the app's role was granted what it needs
+    try:
+        with check.connect() as connection:
+            assert list(connection.execute(text("SELECT prefix FROM api_keys")).scalars()) == [token_prefix(token)]
+            owner = connection.scalar(text("SELECT tableowner FROM pg_tables WHERE tablename = 'access_log'"))
+            assert owner == roles.owner.username
+    finally:
+        check.dispose()
