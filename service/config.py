@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     max_images_per_request: int = Field(
         default=8, ge=1, le=64, description="Images (enrolment) or frames (access check) one request may carry."
     )
-    log_level: LogLevel = "INFO"
+    log_level: LogLevel = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     host: str = Field(
         default="127.0.0.1",
         description="Address `facegate serve` and `python -m service` bind to (the image: 0.0.0.0).",
@@ -142,7 +142,8 @@ class Settings(BaseSettings):
         gt=0,
         lt=1,
         description="Tolerated false-positive identification rate per access check (a stranger let in as anyone); "
-        "the threshold follows the gallery size (empty: the fixed threshold at target_far).",
+        "the threshold follows the gallery size. Empty: the fixed threshold at `FACEGATE_TARGET_FAR`. See "
+        '"Thresholds that follow the gallery".',
     )
     match_threshold: float | None = Field(
         default=None, ge=-1, le=1, description="A cosine threshold that overrides the calibrated one (expert use)."
@@ -152,8 +153,9 @@ class Settings(BaseSettings):
     )
     frame_fusion: Literal["fused", "all_agree"] = Field(
         default="all_agree",
-        description="Several frames per check: all_agree (each frame must match the same person) or fused (mean "
-        "embedding matched once: lower FNIR, but the FPIR set is not held; BENCHMARKS.md, open-set).",
+        description="Several frames per check: `all_agree` (each frame must match the same person) or `fused` "
+        "(mean embedding matched once; every frame's nearest person must be the match): lower FNIR, but the FPIR "
+        "set is not held (BENCHMARKS.md, open-set).",
     )
     top_k: int = Field(default=5, ge=1, le=100, description="People the index returns per face before matching.")
 

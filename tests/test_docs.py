@@ -5,15 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.config import Settings
+from service.config_docs import committed_table, settings_table, variables
 from service.main import create_app
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_every_setting_is_documented() -> None:
+    """The settings table is the one generated from Settings (fields, defaults, descriptions), and it names every
+    variable the settings read, the secret ones' ``_FILE`` included."""
     text = (DOCS / "OPERATIONS.md").read_text(encoding="utf-8")
-    missing = [f"FACEGATE_{name.upper()}" for name in Settings.model_fields if f"FACEGATE_{name.upper()}" not in text]
+    table = committed_table(text)
+    assert table is not None, "docs/OPERATIONS.md lost its settings table markers"
+    assert table == settings_table(), "docs/OPERATIONS.md's settings table is stale: run scripts/settings-table --write"
+    missing = [name for name in variables() if f"`{name}`" not in table]
     assert not missing, f"settings missing from docs/OPERATIONS.md: {missing}"
+    assert "FACEGATE_ADMIN_KEY_FILE" in variables() and "FACEGATE_WORKERS" in variables()
+
+
+def test_the_table_generator_sees_a_new_setting() -> None:
+    """A field added to Settings is a new row (and a secret one a ``_FILE`` too), so the check above catches it."""
+    from pydantic import Field, SecretStr
+
+    class More(Settings):
+        webhook_secret: SecretStr | None = Field(default=None, description="A | test")
+
+    assert variables(More)[-2:] == ["FACEGATE_WEBHOOK_SECRET", "FACEGATE_WEBHOOK_SECRET_FILE"]
+    row = settings_table(More).splitlines()[-3]
+    assert row == "| `FACEGATE_WEBHOOK_SECRET` or `FACEGATE_WEBHOOK_SECRET_FILE` | — | A \\| test |"
 
 
 def test_every_endpoint_has_an_example() -> None:
