@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from service.config import Settings, get_settings
 from service.db.session import create_db_engine, make_sessionmaker
+from service.repositories.errors import ConflictError
 from service.repositories.keys import ensure_operator_key
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ def prepare_database(settings: Settings, *, wait_s: float | None = None, migrate
                     if ensure_operator_key(session, token=token):
                         logger.info("stored the operator's admin key from the configuration")
                 return
-            except IntegrityError:
-                # Another container inserted the same key between our look and our insert: the second look finds it.
+            except (IntegrityError, ConflictError):
+                # Another container stored the same key between our look and our insert (the insert's own check
+                # saw it: key_exists, or the unique prefix refused it): the second look finds it.
                 if attempt == 2:
                     raise
     finally:

@@ -24,9 +24,10 @@ def serve(
 
     Example: facegate serve --host 0.0.0.0 --port 8000 --workers 2
     """
+    settings = load_settings()  # refused before the start's heavier imports
     from service.startup import serve as start
 
-    start(load_settings(), host=host, port=port, workers=workers)
+    start(settings, host=host, port=port, workers=workers)
 
 
 @db_app.command("upgrade")
@@ -44,9 +45,10 @@ def db_upgrade(
 
     Example: facegate db upgrade --wait 30
     """
+    settings = load_settings()
     from service.startup import prepare_database
 
-    prepare_database(load_settings(), wait_s=wait, migrate=True)
+    prepare_database(settings, wait_s=wait, migrate=True)
     typer.echo("database is at the newest schema")
 
 

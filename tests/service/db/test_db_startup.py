@@ -63,16 +63,26 @@ def test_without_migrate_on_start_it_only_waits(empty_url: URL) -> None:
         engine.dispose()
 
 
-def test_two_starts_at_once_store_the_key_once(db_url: URL, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both containers look, find no key, and insert: the second insert violates the unique prefix. A barrier
-    after the look lines them up on every run; the loser looks again and finds the winner's row."""
+@pytest.mark.parametrize("order", ["together", "interleaved"])
+def test_two_starts_at_once_store_the_key_once(db_url: URL, monkeypatch: pytest.MonkeyPatch, order: str) -> None:
+    """Two containers start at once with the same operator key; both look, find none, and insert. ``together``:
+    a barrier after the look lines them up, and the second insert violates the unique prefix. ``interleaved``:
+    the second looks, then waits until the first has stored the key, so the insert's own check finds it
+    (key_exists). Either way the loser looks again and finds the winner's row; both starts succeed."""
     token = generate_token()
     barrier = threading.Barrier(2, timeout=BARRIER_WAIT_S)
+    second_looked, first_done = threading.Event(), threading.Event()
     original = keys_repo.create_key
 
     def lined_up_create_key(*args: Any, **kwargs: Any) -> Any:
-        with contextlib.suppress(threading.BrokenBarrierError):
-            barrier.wait()
+        if order == "together":
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        elif threading.current_thread().name == "second":
+            second_looked.set()
+            assert first_done.wait(timeout=120)
+        else:
+            assert second_looked.wait(timeout=120)
         return original(*args, **kwargs)
 
     monkeypatch.setattr(keys_repo, "create_key", lined_up_create_key)
@@ -83,11 +93,15 @@ def test_two_starts_at_once_store_the_key_once(db_url: URL, monkeypatch: pytest.
             prepare_database(settings_for(db_url, token), migrate=False)
         except BaseException as exc:  # reported below, with the other thread's outcome
             failures.append(exc)
+        finally:
+            if threading.current_thread().name == "first":
+                first_done.set()
 
-    threads = [threading.Thread(target=start) for _ in range(2)]
+    threads = [threading.Thread(target=start, name=name) for name in ("first", "second")]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
     assert not failures, failures
     assert prefixes(db_url) == [token_prefix(token)]
