@@ -31,9 +31,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 1 <= args.workers <= 64:
         parser.error("--workers must be between 1 and 64")
+    from service.db.migrate import DatabaseUnavailableError
     from service.startup import serve
 
-    serve(settings, host=args.host, port=args.port, workers=args.workers)
+    try:
+        serve(settings, host=args.host, port=args.port, workers=args.workers)
+    except DatabaseUnavailableError as exc:
+        parser.exit(1, f"error: {exc}\n")
 
 
 if __name__ == "__main__":

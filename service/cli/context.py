@@ -102,6 +102,10 @@ def describe_error(exc: Exception) -> str | None:
     if isinstance(exc, DatabaseUnavailableError):
         return str(exc)
     if isinstance(exc, ValidationError):
+        if exc.title == "Settings":  # built outside load_settings (a helper's own Settings())
+            from service.config import describe_settings_error
+
+            return describe_settings_error(exc)
         return validation_message(exc)
     if isinstance(exc, OperationalError) and exc.statement is None:  # failed to connect, not a failed statement
         return f"database unreachable ({_database_name()}): {_driver_message(exc)}"

@@ -141,3 +141,17 @@ def test_operation_ids_are_short_stable_and_unique(client: TestClient) -> None:
         assert re.fullmatch(r"[a-z][a-z0-9_]{2,29}", operation_id), (path, method, operation_id)
         assert "v1" not in operation_id and not operation_id.endswith(("_get", "_post", "_delete")), operation_id
     assert ("/v1/access/check", "post", "access_check") in operations
+
+
+def test_entry_point_waits_for_the_database_then_says_why_it_gave_up(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = _captured_run(clean_env)
+    clean_env.setenv("FACEGATE_DATABASE_URL", "postgresql+psycopg://facegate:Qm7-vT2xK9pLw4Zr8sHn@127.0.0.1:1/facegate")
+    clean_env.setenv("FACEGATE_DB_WAIT_S", "0.2")
+    with pytest.raises(SystemExit) as exited:
+        entry.main([])
+    assert exited.value.code == 1 and calls == {}, "no server without its database"
+    err = capsys.readouterr().err
+    assert err.startswith("error: database postgresql+psycopg://facegate:***@127.0.0.1:1/facegate not reachable after")
+    assert "Qm7" not in err
