@@ -23,16 +23,17 @@ SERVICE_LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(rooms.split())
     for rooms in (
         "domain",  # pure rules: policy, matching, threshold, keys, webhook formats, face analysis
+        "config_secrets",  # secret settings read from FACEGATE_<NAME>_FILE, the database passwords' checks
         "config",  # Settings
         "db",  # schema, sessions, migrations, grants
         "schemas",  # request/response shapes and queries: what API, console and CLI send to the layers below
         "repositories index",  # SQL per table (takes the schemas); the vector index (a cache of SQL's templates)
         "database faces delivery server",  # wiring pieces: engine, face model, webhook sender, uvicorn
-        "runtime",  # DB + model + index + threshold, one per process
+        "runtime startup",  # DB + model + index + threshold, one per process; the server's start sequence
         "core",  # use cases: access check, enrolment, recognition, re-embedding, schema → repository records
         "api",  # HTTP routes, auth, limits, metrics
         "web cli",  # console and kiosk (HTML over api's pieces); the facegate command
-        "main __main__ alembic",  # the app factory, the entry point, migrations
+        "main __main__ alembic config_docs",  # the app factory, the entry point, migrations, the settings table
     )
 )
 

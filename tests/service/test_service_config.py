@@ -11,7 +11,7 @@ from pydantic import SecretStr, ValidationError
 
 from service.config import Settings, describe_settings_error
 from service.config_secrets import secret_fields
-from service.core.keys import generate_token
+from service.domain.keys import generate_token
 
 STRONG = "Qm7-vT2xK9pLw4Zr8sHn"  # 20 characters, 19 distinct, no placeholder word
 

@@ -239,8 +239,8 @@ def test_serve_prepares_the_database_once_before_the_workers(
     that are told not to migrate (they build their settings from the environment)."""
     import os
 
-    from service.domain.keys import generate_token, token_prefix
     from service.db.presence import inspect_database
+    from service.domain.keys import generate_token, token_prefix
 
     path = cli_env.folder / "facegate.db"
     path.unlink()

@@ -123,7 +123,7 @@ def test_db_upgrade_reads_both_passwords_from_secret_files(
     from typer.testing import CliRunner
 
     from service.cli import app
-    from service.core.keys import generate_token, token_prefix
+    from service.domain.keys import generate_token, token_prefix
 
     token = generate_token()
     files = {"owner": roles.owner.password, "app": roles.app.password, "admin_key": token}

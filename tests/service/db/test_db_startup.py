@@ -15,8 +15,8 @@ from sqlalchemy import URL, create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from service.config import Settings
-from service.core.keys import generate_token, token_prefix
 from service.db.migrate import alembic_config
+from service.domain.keys import generate_token, token_prefix
 from service.repositories import keys as keys_repo
 from service.startup import prepare_database
 
