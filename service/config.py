@@ -20,11 +20,12 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.config_secrets import (
-    FromFile,
     SecretFilesSource,
+    field_variable,
     parse_database_url,
-    put_password,
+    passwords_into_urls,
     secret_text,
+    source_variable,
     unwrap_secret,
     weak_password,
 )
@@ -258,31 +259,7 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _passwords_into_urls(cls, data: Any) -> Any:
-        """Put database_password into database_url (and the owner's into its URL), so that everything that
-        connects finds one complete URL, as before the passwords were kept apart."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        pairs = (("database_url", "database_password"), ("database_owner_url", "database_owner_password"))
-        for url_field, password_field in pairs:
-            password = secret_text(data.get(password_field))
-            if password is None:
-                continue  # unset, or a file problem its field reports
-            password_setting = _source(data.get(password_field), password_field)
-            url_text = secret_text(data.get(url_field))
-            if url_text is None:
-                url_text = cls.model_fields[url_field].get_default()
-            if url_text is None:
-                raise PydanticCustomError(
-                    "database_password",
-                    "{password_setting} is set but {url_setting} is not",
-                    {"password_setting": password_setting, "url_setting": _variable(url_field)},
-                )
-            url_setting = _source(data.get(url_field), url_field)
-            data[url_field] = put_password(
-                url_text, password, url_setting=url_setting, password_setting=password_setting
-            )
-        return data
+        return passwords_into_urls(data, default_url=cls.model_fields["database_url"].get_default())
 
     @field_validator("database_password", "database_owner_password", "crop_key", mode="before")
     @classmethod
@@ -294,7 +271,7 @@ class Settings(BaseSettings):
     def _owner_url_is_a_url(cls, value: object) -> object:
         text = secret_text(value)
         if text is not None:
-            parse_database_url(text, _source(value, "database_owner_url"))
+            parse_database_url(text, source_variable(value, "database_owner_url"))
         return unwrap_secret(value)
 
     @field_validator("database_url")
@@ -317,7 +294,7 @@ class Settings(BaseSettings):
             raise PydanticCustomError(
                 "placeholder_secret",
                 "{setting} refused: {reason}",
-                {"setting": _source(value, "admin_key"), "reason": str(exc)},
+                {"setting": source_variable(value, "admin_key"), "reason": str(exc)},
             ) from None
 
     @model_validator(mode="after")
@@ -326,7 +303,7 @@ class Settings(BaseSettings):
             raise PydanticCustomError(
                 "crop_key_missing",
                 "FACEGATE_KEEP_CROPS needs FACEGATE_CROP_KEY (or FACEGATE_CROP_KEY_FILE): kept face crops are "
-                "stored encrypted (keep_crops needs crop_key)",
+                "stored encrypted",
             )
         return self
 
@@ -334,7 +311,9 @@ class Settings(BaseSettings):
     def _no_placeholder_database_password(self) -> Settings:
         if self.allow_insecure_db_password:
             return self
-        for setting, why in self.weak_database_passwords():
+        weak = self.weak_database_passwords()
+        if weak:
+            setting, why = weak[0]
             raise PydanticCustomError(
                 "insecure_password",
                 "{setting}: the database password {why}; generate one (e.g. openssl rand -base64 24) or set "
@@ -382,15 +361,6 @@ class Settings(BaseSettings):
         return dataclasses.replace(self.image_limits(), max_pixels=min(self.max_pixels, self.access_max_pixels))
 
 
-def _variable(field_name: str) -> str:
-    return f"FACEGATE_{field_name.upper()}"
-
-
-def _source(raw: object, field_name: str) -> str:
-    """The variable a raw value came from: ``FACEGATE_<NAME>_FILE`` for a file, else ``FACEGATE_<NAME>``."""
-    return raw.variable if isinstance(raw, FromFile) else _variable(field_name)
-
-
 def describe_settings_error(exc: ValidationError) -> str:
     """A settings error as ``FACEGATE_<NAME>: what is wrong; ...``, naming the variable of each problem; the input
     is not repeated (it may be a secret)."""
@@ -398,7 +368,7 @@ def describe_settings_error(exc: ValidationError) -> str:
     for error in exc.errors(include_input=False, include_url=False):
         message = str(error["msg"])
         loc = ".".join(str(part) for part in error["loc"])
-        parts.append(message if message.startswith("FACEGATE_") or not loc else f"{_variable(loc)}: {message}")
+        parts.append(message if message.startswith("FACEGATE_") or not loc else f"{field_variable(loc)}: {message}")
     return "; ".join(parts) or str(exc)
 
 

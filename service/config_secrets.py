@@ -123,6 +123,46 @@ def unwrap_secret(value: object) -> object:
     return value.value if isinstance(value, FromFile) else value
 
 
+def field_variable(field_name: str) -> str:
+    """The variable of a :class:`service.config.Settings` field: ``FACEGATE_<NAME>``."""
+    return f"FACEGATE_{field_name.upper()}"
+
+
+def source_variable(raw: object, field_name: str) -> str:
+    """The variable a raw value came from: ``FACEGATE_<NAME>_FILE`` for a file, else ``FACEGATE_<NAME>``."""
+    return raw.variable if isinstance(raw, FromFile) else field_variable(field_name)
+
+
+def passwords_into_urls(data: Any, *, default_url: str) -> Any:
+    """The settings' raw input with ``database_password`` put into ``database_url`` (and the owner's password into
+    ``database_owner_url``), so that everything that connects (the app, Alembic, the CLI) finds one complete URL."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    pairs = (("database_url", "database_password"), ("database_owner_url", "database_owner_password"))
+    for url_field, password_field in pairs:
+        password = secret_text(data.get(password_field))
+        if password is None:
+            continue  # unset, or a file problem its own field reports
+        password_setting = source_variable(data.get(password_field), password_field)
+        url_text = secret_text(data.get(url_field))
+        if url_text is None and url_field == "database_url":
+            url_text = default_url
+        if url_text is None:
+            raise PydanticCustomError(
+                "database_password",
+                "{password_setting} is set but {url_setting} is not",
+                {"password_setting": password_setting, "url_setting": field_variable(url_field)},
+            )
+        data[url_field] = put_password(
+            url_text,
+            password,
+            url_setting=source_variable(data.get(url_field), url_field),
+            password_setting=password_setting,
+        )
+    return data
+
+
 def parse_database_url(raw: str, setting: str) -> URL:
     """``raw`` as an SQLAlchemy URL, or a validation error naming ``setting``."""
     from sqlalchemy import make_url

@@ -21,7 +21,7 @@ from service.main import create_app
 
 
 def test_keeping_crops_needs_a_key() -> None:
-    with pytest.raises(ValidationError, match="crop_key"):
+    with pytest.raises(ValidationError, match="FACEGATE_KEEP_CROPS needs FACEGATE_CROP_KEY"):
         Settings(keep_crops=True, crop_key=None)
 
 
