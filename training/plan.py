@@ -191,9 +191,3 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             entry.get("model_id", entry.get("export_error", "")),
         )
     return summary
-
-
-if __name__ == "__main__":  # the older spelling, which scripts/device-train still uses
-    from training.cli import main
-
-    main(["plan", *sys.argv[1:]])

@@ -21,7 +21,6 @@ import json
 import logging
 import multiprocessing as mp
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +186,3 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         info = unpack(args.packed, args.cache, workers=args.workers)
     logger.info("%s", json.dumps(info))
     return info
-
-
-if __name__ == "__main__":  # the older spelling, which scripts/device-train still uses
-    from training.cli import main
-
-    main(["shards", *sys.argv[1:]])
