@@ -126,6 +126,17 @@ class Calibration:
     metrics: dict[str, Any] = field(default_factory=dict)
     # The impostor score tail (open-set thresholds per gallery size); None in packages calibrated before it.
     tail: ImpostorTail | None = None
+    # Tails of what else a door may match (issue 12): ``{probe}_vs_{templates}`` with probe ``single`` or ``fused``
+    # (several frames' mean embedding) and templates ``best`` (each template) or ``mean`` (a person's mean
+    # template); ``single_vs_best`` is ``tail`` itself. Empty in packages calibrated before them.
+    tails: dict[str, ImpostorTail] = field(default_factory=dict)
+
+    def tail_for(self, probe: str, templates: str) -> ImpostorTail | None:
+        """The impostor tail for ``probe`` (``single``/``fused``) against ``templates`` (``best``/``mean``);
+        ``None`` when the package has none for it."""
+        if (probe, templates) == ("single", "best"):
+            return self.tail
+        return self.tails.get(f"{probe}_vs_{templates}")
 
     def threshold_for(self, far: float) -> float:
         """The threshold measured for exactly ``far``; raises when the package has none."""
@@ -146,6 +157,8 @@ class Calibration:
         }
         if self.tail is not None:
             data["impostor_tail"] = self.tail.to_json()
+        if self.tails:
+            data["impostor_tails"] = {key: tail.to_json() for key, tail in sorted(self.tails.items())}
         return data
 
     @classmethod
@@ -154,6 +167,7 @@ class Calibration:
         parsed = _validate(CalibrationJson, data, CALIBRATION_FILE)
         try:
             tail = None if parsed.impostor_tail is None else ImpostorTail.from_json(parsed.impostor_tail)
+            tails = {key: ImpostorTail.from_json(value) for key, value in parsed.impostor_tails.items()}
         except TailError as exc:
             raise CorruptPackageError(f"{CALIBRATION_FILE}: impostor_tail: {exc}") from exc
         points = (ThresholdPoint(far=p.far, threshold=p.threshold, tar=p.tar) for p in parsed.thresholds)
@@ -163,6 +177,7 @@ class Calibration:
             measured_on=parsed.measured_on,
             metrics=dict(parsed.metrics),
             tail=tail,
+            tails=tails,
         )
 
 

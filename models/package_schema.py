@@ -91,6 +91,8 @@ class CalibrationJson(_Schema):
     metrics: dict[str, Any] = Field(default_factory=dict)
     # Read by models.tail.ImpostorTail.from_json, which owns its checks; absent in older packages.
     impostor_tail: dict[str, Any] | None = None
+    # The tails of what else a door matches (models.package.Calibration.tails), each read the same way.
+    impostor_tails: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _calibrated_means_thresholds(self) -> CalibrationJson:
