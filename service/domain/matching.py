@@ -14,11 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from service.domain.policy import Reason
+
+# How a person with several templates scores (``template_match``): their best template, their mean template (the
+# normalised mean of the templates, service/index/means.py), or the higher of the two.
+TemplateMatch = Literal["best", "mean", "max"]
+TEMPLATE_MATCHES: tuple[TemplateMatch, ...] = ("best", "mean", "max")
 
 
 class Hit(Protocol):

@@ -57,6 +57,9 @@ class VectorStore:
     def ids(self) -> frozenset[int]:
         return frozenset(self._row)
 
+    def people_count(self) -> int:
+        return len(self._by_person)
+
     def person_of(self, template_id: int) -> int | None:
         row = self._row.get(template_id)
         return None if row is None else int(self._persons[row])

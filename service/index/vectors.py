@@ -24,7 +24,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from service.domain.matching import TemplateMatch
 from service.index.graphfile import graph_path, read_graph_file, write_graph_file
+from service.index.means import PersonMeans
 from service.index.storage import IndexSnapshot, read_index_file, write_index_file
 from service.index.structures import HnswStructure, IvfStructure, Searched, VectorStore, exact_search
 from service.index.types import IndexConfig, IndexFileError, IndexKind, IndexStamp, PersonHit
@@ -51,6 +53,7 @@ class VectorIndex:
         self._config = config or IndexConfig()
         self._lock = threading.RLock()
         self._store = VectorStore(dim)
+        self._means = PersonMeans(dim)  # each person's mean template, built on the first search by mean
         self._ann: Structure | None = None  # None: exact search on the store
         self._rebuilding = False
         self._touched: set[int] | None = None  # template ids changed while a structure is built off-lock
@@ -70,6 +73,11 @@ class VectorIndex:
     def template_ids(self) -> frozenset[int]:
         with self._lock:
             return self._store.ids()
+
+    def people_count(self) -> int:
+        """How many people hold at least one template (the comparisons of a search by mean template)."""
+        with self._lock:
+            return self._store.people_count()
 
     def person_of(self, template_id: int) -> int | None:
         """The person holding ``template_id``; ``None`` when it is not in the index."""
@@ -136,6 +144,11 @@ class VectorIndex:
     def _change(self, removing: list[int], additions: tuple[np.ndarray, ...] | None) -> tuple[int, bool]:
         """Apply a checked change to the store and the structure; (count removed, structure wants a build).
         Called with the lock held."""
+        store = self._store
+        self._means.touch(p for p in (store.person_of(t) for t in removing) if p is not None)
+        if additions is not None:  # a replaced template may move to another person: both means change
+            self._means.touch(p for p in (store.person_of(t) for t in additions[0].tolist()) if p is not None)
+            self._means.touch(additions[1].tolist())
         removed = self._store.delete(removing)
         if self._ann is not None and removed:
             self._ann.remove(removed)
@@ -215,16 +228,54 @@ class VectorIndex:
 
     # -- search -------------------------------------------------------------------------------------------------
 
-    def search(self, query: np.ndarray, k: int) -> list[list[PersonHit]]:
+    def search(self, query: np.ndarray, k: int, by: TemplateMatch = "best") -> list[list[PersonHit]]:
         """Top-``k`` people for each query (``(dim,)`` or ``(Q, dim)`` unit vectors), best first; each person
-        scored by their best template. An empty index gives empty lists."""
+        scored ``by`` their ``best`` template, their ``mean`` template (:mod:`service.index.means`) or the ``max``
+        of the two. An empty index gives empty lists."""
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
+        if by not in ("best", "mean", "max"):
+            raise ValueError(f"by must be best, mean or max, got {by!r}")
         queries = np.asarray(query)
         if queries.ndim == 1:
             queries = queries[None, :]
         queries = _unit_rows(queries, self._dim, None, "query")
         k = int(k)
+        if by == "best":
+            return self._search_best(queries, k)
+        with self._lock, _omp_threads(self._config.search_threads):
+            self._means.level(self._store)
+            by_mean = self._means.search(queries, k)
+            if by == "mean":  # name the person's best template for this face, as a search by best does
+                return [
+                    [replace(h, template_id=self._best_template(h.person_id, q)[1]) for h in hits]
+                    for q, hits in zip(queries, by_mean, strict=True)
+                ]
+            by_best = self._search_best(queries, k)
+            return [self._max_of(q, b, m, k) for q, b, m in zip(queries, by_best, by_mean, strict=True)]
+
+    def _max_of(self, query: np.ndarray, best: list[PersonHit], mean: list[PersonHit], k: int) -> list[PersonHit]:
+        """Top-``k`` people by max(best, mean) from the top-``k`` by each: anyone in the top-``k`` by the max is
+        in the top-``k`` by whichever of the two is their max, so the union holds them all; the score a list
+        missed is computed. Called with the lock held."""
+        people = {h.person_id: h for h in best}
+        for hit in mean:
+            if hit.person_id not in people:
+                people[hit.person_id] = PersonHit(hit.person_id, *self._best_template(hit.person_id, query))
+        hits = []
+        for person, hit in people.items():
+            mean_score = self._means.score(person, query)
+            score = hit.score if mean_score is None else max(hit.score, mean_score)
+            hits.append(PersonHit(person, score, hit.template_id))
+        return sorted(hits, key=lambda h: h.score, reverse=True)[:k]
+
+    def _best_template(self, person_id: int, query: np.ndarray) -> tuple[float, int]:
+        """(score, template id) of the person's best template for ``query`` ``(dim,)``. Lock held."""
+        tids = self._store.templates_of(person_id)
+        scores = self._store.get(tids) @ query
+        return float(scores.max()), tids[int(scores.argmax())]
+
+    def _search_best(self, queries: np.ndarray, k: int) -> list[list[PersonHit]]:
         with self._lock, _omp_threads(self._config.search_threads):
             n = len(self._store)
             results: list[list[PersonHit]] = [[] for _ in range(len(queries))]
@@ -302,6 +353,7 @@ class VectorIndex:
             return index, snapshot.stamp
         with index._lock:
             index._store.upsert(*additions)
+            index._means.reset()
             index._ann = graph
         logger.info("index graph loaded from %s (%d nodes)", graph_path(path), len(graph.live_template_ids))
         return index, snapshot.stamp
