@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         "(mean embedding matched once; every frame's nearest person must be the match): lower FNIR, but the FPIR "
         "set is not held (BENCHMARKS.md, open-set).",
     )
+    template_match: Literal["best", "mean", "max"] = Field(
+        default="best",
+        description="A person with several templates scores by their best template, their mean template (normalised "
+        "mean of the templates) or the higher of the two; the threshold is read from that tail (BENCHMARKS.md).",
+    )
     top_k: int = Field(default=5, ge=1, le=100, description="People the index returns per face before matching.")
 
     index_kind: Literal["flat", "hnsw", "ivf"] = Field(

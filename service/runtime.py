@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,7 +41,14 @@ def threshold_policy_for(settings: Settings, package: ModelPackage) -> Threshold
         target_far=settings.target_far,
         far_threshold=calibration.threshold_for(settings.target_far),
         override=settings.match_threshold,
+        template_match=settings.template_match,
     )
+    if settings.template_match != "best" and calibration.tail_for("single", "mean") is None:
+        logger.warning(
+            "model %s has no mean-template tail in calibration.json: people are matched by their best template",
+            package.model_id,
+        )
+        policy = replace(policy, template_match="best")
     if settings.target_fpir is not None and calibration.tail is None and settings.match_threshold is None:
         logger.warning(
             "model %s has no impostor tail in calibration.json: the threshold stays at FAR %g whatever the gallery",
@@ -132,10 +139,11 @@ class Runtime:
             events=events,
         )
 
-    def threshold_in_force(self) -> GalleryThreshold:
-        """The threshold for the gallery as it is now (templates in the index); re-derived on every call, so it
-        follows enrolments and deletions (microseconds: a closed form on the stored tail)."""
-        return self.threshold_policy.for_gallery(self.index.size)
+    def threshold_in_force(self, *, fused: bool = False) -> GalleryThreshold:
+        """The threshold for the gallery as it is now (templates and people in the index) and a single or
+        ``fused`` probe; re-derived on every call, so it follows enrolments and deletions (microseconds: a closed
+        form on the stored tail)."""
+        return self.threshold_policy.for_gallery(self.index.size, people=self.index.people_count, fused=fused)
 
     @property
     def match_rule(self) -> MatchRule:

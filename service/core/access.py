@@ -99,17 +99,18 @@ def _decide(check: _Check, arrays: list[np.ndarray]) -> AccessOutcome:
     # detection: a template deleted on another replica before the search began is never matched here, whatever the
     # follower's interval, and a frame without a usable face costs no query.
     runtime.index.refresh()
-    in_force = runtime.threshold_in_force()
+    fused = len(embeddings) > 1 and runtime.settings.frame_fusion == "fused"
+    in_force = runtime.threshold_in_force(fused=fused)  # a fused probe has its own impostor tail
     check.threshold, check.gallery_size = in_force.threshold, in_force.gallery_size
     rule = MatchRule(threshold=in_force.threshold, margin=runtime.settings.match_margin)
-    k = runtime.settings.top_k
+    k, by = runtime.settings.top_k, runtime.threshold_policy.template_match
     index = runtime.index
-    frame_hits = index.search(np.stack(embeddings), k)
+    frame_hits = index.search(np.stack(embeddings), k, by=by)
     combined: Match
     if len(embeddings) == 1:
         combined = match_face(frame_hits[0], rule)
-    elif runtime.settings.frame_fusion == "fused":
-        combined = match_fused(index.search(fuse_frames(np.stack(embeddings)), k)[0], frame_hits, rule)
+    elif fused:
+        combined = match_fused(index.search(fuse_frames(np.stack(embeddings)), k, by=by)[0], frame_hits, rule)
     else:
         combined = combine_frames([match_face(hits, rule) for hits in frame_hits])
     check.lap("search", begin)

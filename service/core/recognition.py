@@ -71,7 +71,7 @@ def identify(runtime: Runtime, *, image: bytes, k: int) -> Identification:
     threshold = runtime.match_rule.threshold
     if face.issue is not None or face.embedding is None:
         return Identification([], None, threshold, face)
-    hits = runtime.index.search(face.embedding, k)[0]
+    hits = runtime.index.search(face.embedding, k, by=runtime.threshold_policy.template_match)[0]
     with runtime.sessionmaker() as session:
         people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_([h.person_id for h in hits])))}
     # A person deleted since the search is gone from the answer too.

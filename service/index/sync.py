@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.db.models import FaceTemplate
 from service.db.revision import current_template_revision
+from service.domain.matching import TemplateMatch
 from service.index.freshness import stale_stamp, staleness
 from service.index.types import PersonHit
 from service.index.vectors import UNIT_NORM_TOLERANCE, IndexConfig, IndexFileError, IndexStamp, VectorIndex
@@ -87,10 +88,16 @@ class IndexSync:
         """Templates in the index now."""
         return len(self._index)
 
-    def search(self, query: np.ndarray, k: int) -> list[list[PersonHit]]:
-        """Top-``k`` people for each query (``(dim,)`` or ``(Q, dim)`` unit vectors), best first: the index as it
-        is now (:meth:`refresh` first to level it with SQL)."""
-        return self._index.search(query, k)
+    @property
+    def people_count(self) -> int:
+        """People holding a template in the index now."""
+        return self._index.people_count()
+
+    def search(self, query: np.ndarray, k: int, by: TemplateMatch = "best") -> list[list[PersonHit]]:
+        """Top-``k`` people for each query (``(dim,)`` or ``(Q, dim)`` unit vectors), best first, each scored
+        ``by`` their best or mean template or the max of both: the index as it is now (:meth:`refresh` first to
+        level it with SQL)."""
+        return self._index.search(query, k, by=by)
 
     @property
     def revision(self) -> int:

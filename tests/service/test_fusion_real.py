@@ -1,7 +1,7 @@
 """Several frames per check, on real LFW faces through the real pipeline (detector, alignment, shipped model),
-the service's index and its match rule at the gallery-aware threshold: fusing the frames' embeddings lets in at
-least as many enrolled people as requiring every frame to agree, lets in no stranger and nobody as someone else,
-and two enrolled people's frames mixed are never a grant."""
+the service's index and its match rule at the gallery-aware threshold (fused frames at the fused tail's): fusing
+the frames' embeddings lets in at least as many enrolled people as requiring every frame to agree, lets in no
+stranger and nobody as someone else, and two enrolled people's frames mixed are never a grant."""
 
 from __future__ import annotations
 
@@ -44,9 +44,15 @@ def test_fused_frames_on_real_faces(faces: tuple[list[np.ndarray], list[np.ndarr
     enrolled, strangers = faces
     index = VectorIndex(512)
     index.add(np.arange(PEOPLE), np.arange(PEOPLE), np.stack([person[0] for person in enrolled]))
-    rule = MatchRule(gallery_threshold(default_package.calibration, 1e-3, len(index)).threshold, 0.05)
+    calibration = default_package.calibration
+    single = gallery_threshold(calibration, 1e-3, len(index))
+    fused = gallery_threshold(calibration, 1e-3, len(index), fused=True)
+    # a fused probe is read on its own tail (held-out identities' frames fused): higher than the single one
+    assert (fused.matched, single.matched) == ("fused_vs_best", "single_vs_best")
+    assert fused.threshold > single.threshold
     granted = {}
     for how in ("fused", "all_agree"):
+        rule = MatchRule((fused if how == "fused" else single).threshold, 0.05)
         outcomes = [_decide(index, rule, person[1:4], how) for person in enrolled]
         assert all(m.person_id in (None, own) for own, m in enumerate(outcomes)), how  # never someone else
         granted[how] = sum(m.person_id == own for own, m in enumerate(outcomes))

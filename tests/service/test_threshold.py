@@ -49,3 +49,76 @@ def test_shipped_package_has_a_held_out_tail(default_package: ModelPackage) -> N
     assert "nor LFW" in calibration.measured_on
     low, high = (gallery_threshold(calibration, 1e-3, n).threshold for n in (100, 10_000))
     assert 0.0 < calibration.threshold_for(1e-3) <= low < high <= 1.0
+
+
+MEAN_TAIL = ImpostorTail(
+    table=((0.24, 1e-1), (0.31, 1e-2), (0.38, 1e-3)), fit_score=0.38, fit_far=1e-3, xi=-0.1, sigma=0.04, pairs=10**6
+)
+FUSED_TAIL = ImpostorTail(
+    table=((0.23, 1e-1), (0.30, 1e-2), (0.37, 1e-3)), fit_score=0.37, fit_far=1e-3, xi=-0.1, sigma=0.04, pairs=10**6
+)
+WITH_TAILS = Calibration(
+    True, CALIBRATION.thresholds, "test", {}, TAIL, {"single_vs_mean": MEAN_TAIL, "fused_vs_best": FUSED_TAIL}
+)
+
+
+def test_by_mean_template_the_people_count_and_the_mean_tail_set_it() -> None:
+    # 3,000 templates of 1,000 people: one mean each, so N = 1,000 comparisons on the mean-template tail
+    mean = gallery_threshold(WITH_TAILS, 1e-3, 3000, people=1000, match="mean")
+    assert mean.matched == "single_vs_mean" and mean.gallery_size == 1000
+    assert mean.threshold == pytest.approx(MEAN_TAIL.score_at(per_comparison_far(1e-3, 1000)))
+    best = gallery_threshold(WITH_TAILS, 1e-3, 3000, people=1000)
+    assert best.matched == "single_vs_best" and best.threshold == pytest.approx(
+        TAIL.score_at(per_comparison_far(1e-3, 3000))
+    )
+
+
+def test_max_of_best_and_mean_splits_the_fpir_and_keeps_the_higher_threshold() -> None:
+    both = gallery_threshold(WITH_TAILS, 1e-3, 3000, people=1000, match="max")
+    halves = (
+        gallery_threshold(WITH_TAILS, 5e-4, 3000, match="best").threshold,
+        gallery_threshold(WITH_TAILS, 5e-4, 3000, people=1000, match="mean").threshold,
+    )
+    assert both.threshold == pytest.approx(max(halves)) and both.matched.startswith("max:")
+    assert both.threshold > gallery_threshold(WITH_TAILS, 1e-3, 3000, people=1000, match="mean").threshold
+
+
+def test_fused_frames_read_their_own_tail_or_fall_back_to_the_single_one() -> None:
+    fused = gallery_threshold(WITH_TAILS, 1e-3, 500, fused=True)
+    assert fused.matched == "fused_vs_best" and fused.threshold == pytest.approx(
+        FUSED_TAIL.score_at(per_comparison_far(1e-3, 500))
+    )
+    old = gallery_threshold(CALIBRATION, 1e-3, 500, fused=True)  # no fused tail: today's single-face one
+    assert old.matched == "single_vs_best" and old.threshold == gallery_threshold(CALIBRATION, 1e-3, 500).threshold
+    with pytest.raises(ValueError, match="vs mean templates"):
+        gallery_threshold(CALIBRATION, 1e-3, 500, match="mean")
+    policy = ThresholdPolicy(WITH_TAILS, 1e-3, 1e-3, 0.35, template_match="mean")
+    assert policy.for_gallery(900, people=300, fused=True).matched == "single_vs_mean"  # no fused_vs_mean here
+
+
+def test_tails_survive_calibration_json() -> None:
+    again = Calibration.from_json(WITH_TAILS.to_json())
+    assert again.tails == WITH_TAILS.tails and again.tail_for("single", "mean") == MEAN_TAIL
+    assert again.tail_for("single", "best") == TAIL and again.tail_for("fused", "mean") is None
+    assert Calibration.from_json(CALIBRATION.to_json()).tails == {}
+
+
+def test_shipped_package_has_held_out_tails_for_what_a_door_matches(default_package: ModelPackage) -> None:
+    calibration = default_package.calibration
+    for probe, templates in (("single", "mean"), ("fused", "best"), ("fused", "mean")):
+        tail = calibration.tail_for(probe, templates)
+        assert tail is not None and "held out" in tail.measured_on and tail.pairs > 10**6
+        # averages of one person's photos score higher against strangers than single photos do
+        assert tail.score_at(1e-3) > calibration.tail.score_at(1e-3)  # type: ignore[union-attr]
+
+
+def test_runtime_matches_by_best_template_when_the_package_has_no_mean_tail(default_package: ModelPackage) -> None:
+    from dataclasses import replace
+
+    from service.config import Settings
+    from service.runtime import threshold_policy_for
+
+    settings = Settings(template_match="mean", model_path=None)
+    assert threshold_policy_for(settings, default_package).template_match == "mean"
+    old = replace(default_package, calibration=replace(default_package.calibration, tails={}))
+    assert threshold_policy_for(settings, old).template_match == "best"
