@@ -130,6 +130,10 @@ class Calibration:
     # (several frames' mean embedding) and templates ``best`` (each template) or ``mean`` (a person's mean
     # template); ``single_vs_best`` is ``tail`` itself. Empty in packages calibrated before them.
     tails: dict[str, ImpostorTail] = field(default_factory=dict)
+    # How many times the per-comparison FAR on a second held-out set of another photo domain ran above the tail's
+    # (>= 1; 1 in packages without it): the gallery-aware threshold divides its FAR by it (docs/OPERATIONS.md).
+    domain_factor: float = 1.0
+    domain_factor_measured_on: str = ""
 
     def tail_for(self, probe: str, templates: str) -> ImpostorTail | None:
         """The impostor tail for ``probe`` (``single``/``fused``) against ``templates`` (``best``/``mean``);
@@ -159,6 +163,8 @@ class Calibration:
             data["impostor_tail"] = self.tail.to_json()
         if self.tails:
             data["impostor_tails"] = {key: tail.to_json() for key, tail in sorted(self.tails.items())}
+        if self.domain_factor != 1.0:
+            data["domain_factor"] = {"factor": self.domain_factor, "measured_on": self.domain_factor_measured_on}
         return data
 
     @classmethod
@@ -171,6 +177,7 @@ class Calibration:
         except TailError as exc:
             raise CorruptPackageError(f"{CALIBRATION_FILE}: impostor_tail: {exc}") from exc
         points = (ThresholdPoint(far=p.far, threshold=p.threshold, tar=p.tar) for p in parsed.thresholds)
+        factor = parsed.domain_factor
         return cls(
             calibrated=parsed.calibrated,
             thresholds=tuple(sorted(points, key=lambda p: p.far)),
@@ -178,6 +185,8 @@ class Calibration:
             metrics=dict(parsed.metrics),
             tail=tail,
             tails=tails,
+            domain_factor=1.0 if factor is None else factor.factor,
+            domain_factor_measured_on="" if factor is None else factor.measured_on,
         )
 
 

@@ -81,6 +81,13 @@ class ThresholdJson(_Schema):
     tar: FiniteFloat | None = None
 
 
+class DomainFactorJson(_Schema):
+    """How many times a second held-out set's per-pair FAR ran above the tail's, and that set."""
+
+    factor: float = Field(ge=1.0, allow_inf_nan=False)
+    measured_on: str = ""
+
+
 class CalibrationJson(_Schema):
     """``calibration.json``: thresholds per target FAR, where they were measured, the impostor tail."""
 
@@ -93,6 +100,8 @@ class CalibrationJson(_Schema):
     impostor_tail: dict[str, Any] | None = None
     # The tails of what else a door matches (models.package.Calibration.tails), each read the same way.
     impostor_tails: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # The per-comparison FAR's divisor for another photo domain (Calibration.domain_factor); absent: 1.
+    domain_factor: DomainFactorJson | None = None
 
     @model_validator(mode="after")
     def _calibrated_means_thresholds(self) -> CalibrationJson:

@@ -15,6 +15,10 @@ and mean template, the tolerated FPIR is split between the two searches (a stran
 FPIR ≤ FPIR_best + FPIR_mean) and the higher of the two thresholds holds. A package without the tail for what is
 matched falls back to the single-face tail of today (fused frames) or to matching by best template (the runtime).
 
+The tail is measured on one photo domain (aligned CelebA images); on another (the same held-out people's
+in-the-wild photos, aligned as the service aligns a door's frames) impostors score higher, so the per-comparison
+FAR is divided by calibration.json's ``domain_factor`` (1 when absent), measured there.
+
 Without a target FPIR (or with a package calibrated before tails were stored) the fixed per-pair threshold at
 ``target_far`` holds, whatever the gallery size; an expert's ``match_threshold`` overrides both.
 """
@@ -74,7 +78,8 @@ def gallery_threshold(
     if tail is None:
         raise ValueError(f"the model's calibration has no impostor tail for {probe} probes vs {templates} templates")
     comparisons = persons if match == "mean" else gallery_size
-    far = per_comparison_far(target_fpir, comparisons)
+    # the tail was measured on one photo domain; another ran this many times above it (calibration.json)
+    far = per_comparison_far(target_fpir, comparisons) / calibration.domain_factor
     return GalleryThreshold(
         threshold=tail.score_at(far),
         gallery_size=comparisons,

@@ -122,3 +122,25 @@ def test_runtime_matches_by_best_template_when_the_package_has_no_mean_tail(defa
     assert threshold_policy_for(settings, default_package).template_match == "mean"
     old = replace(default_package, calibration=replace(default_package.calibration, tails={}))
     assert threshold_policy_for(settings, old).template_match == "best"
+
+
+def test_the_domain_factor_divides_the_per_comparison_far() -> None:
+    from dataclasses import replace
+
+    shifted = replace(CALIBRATION, domain_factor=2.0, domain_factor_measured_on="another domain")
+    plain, strict = (gallery_threshold(c, 1e-3, 1000) for c in (CALIBRATION, shifted))
+    assert strict.per_comparison_far == pytest.approx(plain.per_comparison_far / 2)  # type: ignore[operator]
+    assert strict.threshold == pytest.approx(TAIL.score_at(per_comparison_far(1e-3, 1000) / 2))
+    assert strict.threshold > plain.threshold
+    again = Calibration.from_json(shifted.to_json())
+    assert (again.domain_factor, again.domain_factor_measured_on) == (2.0, "another domain")
+    from models.package import CorruptPackageError
+
+    for bad in ({"factor": 0.5}, {"factor": "x"}, {"nope": 1}, [2]):
+        with pytest.raises(CorruptPackageError, match="domain_factor"):
+            Calibration.from_json(CALIBRATION.to_json() | {"domain_factor": bad})
+
+
+def test_shipped_package_states_its_domain_factor(default_package: ModelPackage) -> None:
+    calibration = default_package.calibration
+    assert 1.0 < calibration.domain_factor < 4.0 and "in-the-wild" in calibration.domain_factor_measured_on
