@@ -159,9 +159,10 @@ class Settings(BaseSettings):
         "set is not held (BENCHMARKS.md, open-set).",
     )
     template_match: Literal["best", "mean", "max"] = Field(
-        default="best",
+        default="max",
         description="A person with several templates scores by their best template, their mean template (normalised "
-        "mean of the templates) or the higher of the two; the threshold is read from that tail (BENCHMARKS.md).",
+        "mean of the templates) or the higher of the two (max: lowest FNIR at equal FPIR, BENCHMARKS.md); the "
+        "threshold is read from that tail.",
     )
     top_k: int = Field(default=5, ge=1, le=100, description="People the index returns per face before matching.")
 
