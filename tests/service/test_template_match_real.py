@@ -3,7 +3,8 @@ photos, the real detector and shipped model, HTTP enrolment, access checks and t
 
 A person enrolled with three photos is let in on a fourth with the score of the normalised mean of the three
 templates (not the best one's); deleting a template changes the mean, and the next check's score with it; the
-threshold is the mean-template tail's for the number of people enrolled; a stranger is refused."""
+threshold is the mean-template tail's for the number of people enrolled; a stranger is refused. Two frames fused
+are matched once, at the fused-vs-mean tail's threshold."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def mean_client(
             "database_url": f"sqlite:///{folder / 'facegate.db'}",
             "index_path": folder / "index.fgi",
             "template_match": "mean",
+            "frame_fusion": "fused",
         }
     )
     client = TestClient(create_app(mine))
@@ -113,3 +115,29 @@ def test_three_photos_matched_by_their_mean_and_a_deletion_moves_it(mean_client:
 
     stranger = _check(client, door, _photo(lfw_dir, STRANGER, 1))
     assert (stranger["decision"], stranger["reason"]) == ("denied", "unknown_face")
+
+
+def test_fused_frames_are_matched_at_the_fused_tails_threshold(mean_client: TestClient, lfw_dir: Path) -> None:
+    client = mean_client
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    enrol = [_photo(lfw_dir, "Gerhard_Schroeder", n) for n in (1, 2, 3)]
+    person, _ = _enrol(client, "Gerhard_Schroeder", enrol)
+    door = client.post("/v1/doors", json={"name": "fused-door", "timezone": "UTC"}).json()["id"]
+    assert client.post("/v1/rules", json={"person_id": person, "door_id": door}).status_code == 201
+    frames = [_photo(lfw_dir, "Gerhard_Schroeder", n) for n in (4, 5)]
+    files = [("frames", (p.name, p.read_bytes(), "image/jpeg")) for p in frames]
+    response = client.post("/v1/access/check", data={"door_id": str(door)}, files=files)
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    calibration = runtime.embedder.package.calibration
+    tail = calibration.tail_for("fused", "mean")
+    assert tail is not None
+    people = decision["gallery_size"]
+    assert people == runtime.index.people_count >= 1
+    far = per_comparison_far(1e-3, people) / calibration.domain_factor
+    assert decision["threshold"] == pytest.approx(tail.score_at(far), abs=1e-4)
+    assert decision["threshold"] > runtime.threshold_in_force().threshold  # a fused probe's tail sits higher
+    fused = _unit_mean([_embedding(runtime, p, enrolment=False) for p in frames])
+    mean = _unit_mean([_embedding(runtime, p, enrolment=True) for p in enrol])
+    assert decision["score"] == pytest.approx(float(fused @ mean), abs=1e-4)
+    assert (decision["decision"], decision["person"]["id"]) == ("granted", person)
