@@ -162,7 +162,8 @@ class Settings(BaseSettings):
         default="max",
         description="A person with several templates scores by their best template, their mean template (normalised "
         "mean of the templates) or the higher of the two (max: lowest FNIR at equal FPIR, BENCHMARKS.md); the "
-        "threshold is read from that tail.",
+        "threshold is read from that tail (a package without it matches by best). See 'What is matched has its own "
+        "tail'.",
     )
     top_k: int = Field(default=5, ge=1, le=100, description="People the index returns per face before matching.")
 
