@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import torch
@@ -32,6 +32,29 @@ class Detection:
 
 
 Runtime = Literal["onnx", "torch"]
+
+BOX_WIDTH_PER_EYE_DISTANCE: Final = 1.96
+"""The narrowest MTCNN box per eye distance on real faces: box width / eye distance of the subjects of the 300-image
+LFW check and AT&T's 400 faces is 1.96 at the least, 1.99 at the 1st percentile, 2.15 at the median, 2.36 at the
+95th (``bench/detector_pyramid.py``, 2026-12-02). A face whose eyes are ``d`` pixels apart is at least ``1.96·d``
+pixels wide in the box terms ``min_face_size`` is stated in."""
+
+DETECTOR_REACH: Final = 0.7
+"""How far under the smallest face it searches for MTCNN still finds a face, as a fraction of that size: P-Net's
+12-pixel window fires on faces smaller than itself. Measured (``bench/detector_pyramid.py``, 2026-12-02) on every
+LFW-300 / AT&T-400 subject scaled to a 20.5 px eye distance (boxes ~40–48 px): all 700 found when searching from
+40, 48, 56 or 64 px (box / searched size down to 0.62), with landmarks as close to a 20 px search's as from 40 px;
+from 80 px (0.5) 2 of 300 and 110 of 400 were lost. 0.7 keeps a margin above the measured 0.62."""
+
+
+def min_face_for_gate(min_interocular_px: float) -> int:
+    """The smallest face side (pixels) the detector has to search for to find every face whose eye distance the
+    quality gate accepts (``min_interocular_px`` and more): ``floor(1.96 · min_interocular_px / 0.7)``
+    (:data:`BOX_WIDTH_PER_EYE_DISTANCE`, :data:`DETECTOR_REACH`), at least 12 (P-Net's window). 56 px for the
+    default 20 px gate. Searching from smaller sizes only finds faces the gate refuses, at the pyramid's dearest
+    levels (P-Net's work grows as 1 / min_face_size²)."""
+    side = BOX_WIDTH_PER_EYE_DISTANCE * min_interocular_px / DETECTOR_REACH
+    return max(12, math.floor(side + 1e-9))
 
 
 class FaceDetector:

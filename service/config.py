@@ -177,12 +177,14 @@ class Settings(BaseSettings):
         default=0.5, gt=0, description="How often a replica checks SQL's template revision for others' changes."
     )
 
-    detector_min_face_px: int = Field(
-        default=40,
+    detector_min_face_px: int | None = Field(
+        default=None,
         ge=12,
         le=1000,
-        description="Smallest face the detector searches for (box side, pixels). Faces under ~45 px fail the "
-        "min_interocular_px gate anyway; searching for them costs most of the detector's time.",
+        description="Smallest face the detector searches for (box side, pixels). None: derived from the gate, "
+        "floor(1.96 × min_interocular_px / 0.7) = 56 px for 20 px (the narrowest face box is 1.96 eye distances, "
+        "MTCNN finds faces down to 0.7 of the size searched; BENCHMARKS.md): smaller sizes only find faces the "
+        "gate refuses, at the detector's dearest pyramid levels.",
     )
     detector_scale_factor: float = Field(
         default=0.709,

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from models.detection import FaceDetector
+from models.detection import FaceDetector, min_face_for_gate
 from models.device import resolve_device
 from models.embedder import FaceEmbedder
 from service.config import Settings
@@ -33,7 +33,7 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
         settings.model_path,
         detector=FaceDetector(
             device=device,
-            min_face_size=settings.detector_min_face_px,
+            min_face_size=detector_min_face(settings),
             factor=settings.detector_scale_factor,
             runtime=settings.inference_runtime,
             max_pixels=settings.detect_max_pixels,
@@ -55,3 +55,11 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
         embedder.package.trained,
     )
     return embedder
+
+
+def detector_min_face(settings: Settings) -> int:
+    """The smallest face the detector searches for: ``detector_min_face_px`` when set, else the size the quality
+    gate's ``min_interocular_px`` calls for (:func:`models.detection.min_face_for_gate`; 56 px by default)."""
+    if settings.detector_min_face_px is not None:
+        return settings.detector_min_face_px
+    return min_face_for_gate(settings.min_interocular_px)
