@@ -22,6 +22,7 @@ frame and encoded once as JPEG q90, as in ``pipeline_latency.py``. Then:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.metadata as md
 import io
@@ -116,10 +117,34 @@ def process_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn ``--workers N`` runs the app in N child processes)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            with contextlib.suppress(OSError):  # the task ended meanwhile
+                todo += [int(child) for child in task.read_text().split()]
+    return out
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of ``pid`` and its descendants, MiB (with one worker: the worker itself)."""
+    return sum(process_rss_mb(p) for p in process_tree(pid))
+
+
 class Server:
     """``uvicorn --factory service.main:create_app`` in a subprocess, on a fresh SQLite database and index."""
 
-    def __init__(self, folder: Path, admin_key: str, package: str | None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        admin_key: str,
+        package: str | None,
+        workers: int = 1,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = folder / "server.log"
@@ -133,10 +158,12 @@ class Server:
         }
         if package:
             env["FACEGATE_MODEL_PATH"] = package
-        self.env = {k: v for k, v in env.items() if k.startswith(("FACEGATE_", "OMP_", "MKL_")) and "KEY" not in k}
+        env |= extra_env or {}
+        recorded = ("FACEGATE_", "OMP_", "MKL_", "MALLOC_")
+        self.env = {k: v for k, v in env.items() if k.startswith(recorded) and "KEY" not in k}
         self.command = [
             sys.executable, "-m", "uvicorn", "--factory", "service.main:create_app",
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
         ]  # fmt: skip
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(self.command, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT)
@@ -161,7 +188,10 @@ class Server:
         raise SystemExit(f"the server was not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
 
     def cpu_s(self) -> float:
-        return process_cpu_s(self.proc.pid)
+        return sum(process_cpu_s(p) for p in process_tree(self.proc.pid))
+
+    def rss_mb(self) -> float:
+        return tree_rss_mb(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -272,24 +302,34 @@ def terminal_session(key: str) -> requests.Session:
 
 
 def sequential(
-    server: Server, gallery: Gallery, probes: list[bytes], n: int, warmup: int
-) -> tuple[list[Check], dict[str, float]]:
+    server: Server, gallery: Gallery, probes: list[bytes], n: int, warmup: int, rss_every: int = 0
+) -> tuple[list[Check], dict[str, Any]]:
+    """``n`` checks one after another; with ``rss_every``, the server's RSS after every that many checks."""
     session = terminal_session(gallery.terminal_key)
     for i in range(warmup):
         check_once(session, server.url, gallery.door_id, probes[i % len(probes)], gallery.person_ids[i % len(probes)])
     cpu0, c0, t0 = server.cpu_s(), time.process_time(), time.perf_counter()
-    checks = [
-        check_once(session, server.url, gallery.door_id, probes[i % len(probes)], gallery.person_ids[i % len(probes)])
-        for i in range(n)
-    ]
+    checks, trace = [], []
+    for i in range(n):
+        j = i % len(probes)
+        checks.append(check_once(session, server.url, gallery.door_id, probes[j], gallery.person_ids[j]))
+        if rss_every and (i + 1) % rss_every == 0:
+            trace.append({"checks": i + 1, "rss_mb": server.rss_mb(), "s": time.perf_counter() - t0})
     wall = time.perf_counter() - t0
-    usage = {"wall_s": wall, "server_cpu_s": server.cpu_s() - cpu0, "client_cpu_s": time.process_time() - c0}
+    usage: dict[str, Any] = {
+        "wall_s": wall,
+        "server_cpu_s": server.cpu_s() - cpu0,
+        "client_cpu_s": time.process_time() - c0,
+    }
+    if trace:
+        usage["rss_trace"] = trace
     return checks, usage
 
 
 def concurrent(
-    server: Server, gallery: Gallery, probes: list[bytes], clients: int, duration_s: float
-) -> tuple[list[Check], dict[str, float]]:
+    server: Server, gallery: Gallery, probes: list[bytes], clients: int, duration_s: float, rss_every_s: float = 0.0
+) -> tuple[list[Check], dict[str, Any]]:
+    """``clients`` threads checking for ``duration_s``; with ``rss_every_s``, the server's RSS that often."""
     results: list[list[Check]] = [[] for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)
     deadline = [0.0]
@@ -310,10 +350,21 @@ def concurrent(
     t0 = time.perf_counter()
     deadline[0] = t0 + duration_s
     barrier.wait()
+    trace = []
+    while rss_every_s and any(thread.is_alive() for thread in threads):
+        time.sleep(rss_every_s)
+        done = sum(len(r) for r in results)
+        trace.append({"checks": done, "rss_mb": server.rss_mb(), "s": time.perf_counter() - t0})
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - t0  # to the end of the last request in flight at the deadline
-    usage = {"wall_s": wall, "server_cpu_s": server.cpu_s() - cpu0, "client_cpu_s": time.process_time() - c0}
+    usage: dict[str, Any] = {
+        "wall_s": wall,
+        "server_cpu_s": server.cpu_s() - cpu0,
+        "client_cpu_s": time.process_time() - c0,
+    }
+    if trace:
+        usage["rss_trace"] = trace
     return [c for r in results for c in r], usage
 
 
@@ -325,7 +376,7 @@ def stats(values_ms: list[float]) -> dict[str, float]:
     return {"count": int(v.size), **q, "mean_ms": float(v.mean()), "max_ms": float(v.max())}
 
 
-def summarise_http(checks: list[Check], usage: dict[str, float]) -> dict[str, Any]:
+def summarise_http(checks: list[Check], usage: dict[str, Any]) -> dict[str, Any]:
     ok = [c for c in checks if c.error is None and c.body is not None]
     errors = Counter(f"HTTP {c.status}: {c.error}" for c in checks if c.error is not None)
     stages: dict[str, Any] = {}
@@ -551,11 +602,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     admin_key = generate_token()
     with tempfile.TemporaryDirectory(prefix="facegate-bench-") as tmp:
         started = time.perf_counter()
-        server = Server(Path(tmp), admin_key, args.package)
+        server = Server(Path(tmp), admin_key, args.package, args.workers, dict(args.server_env))
         try:
             ready = server.wait_ready()
             startup_s = time.perf_counter() - started
-            rss = {"after_start": process_rss_mb(server.proc.pid)}
+            rss = {"after_start": server.rss_mb()}
             try:
                 gallery = enrol_gallery(server.url, admin_key, people, args.gallery)
             except ApiError as exc:
@@ -563,13 +614,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 raise SystemExit(f"the API misbehaved while enrolling: {exc}\n--- server log ---\n{log}") from exc
             probes = [door_frame(s.probe_path) for s in gallery.enrolled]
             load["after_enrolment"] = os.getloadavg()
-            rss["after_enrolment"] = process_rss_mb(server.proc.pid)
-            seq, seq_usage = sequential(server, gallery, probes, args.checks, args.warmup)
+            rss["after_enrolment"] = server.rss_mb()
+            seq, seq_usage = sequential(server, gallery, probes, args.checks, args.warmup, args.rss_every)
             load["after_sequential"] = os.getloadavg()
-            rss["after_sequential"] = process_rss_mb(server.proc.pid)
-            con, con_usage = concurrent(server, gallery, probes, args.clients, args.duration)
+            rss["after_sequential"] = server.rss_mb()
+            con, con_usage = concurrent(server, gallery, probes, args.clients, args.duration, args.rss_every_s)
             load["after_concurrent"] = os.getloadavg()
-            rss["after_concurrent"] = process_rss_mb(server.proc.pid)
+            rss["after_concurrent"] = server.rss_mb()
             rss["checks_served"] = len(seq) + len(con) + args.warmup
             readyz_after = requests.get(f"{server.url}/readyz", timeout=5).json()
             server_log = server.log_tail(20)
@@ -605,7 +656,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "readyz": ready,
             "readyz_after": readyz_after,
             "log_tail": server_log,
-            "note": "one uvicorn worker; torch's default threads (= cores) with OMP_WAIT_POLICY=PASSIVE; "
+            "workers": args.workers,
+            "note": "uvicorn workers as stated (RSS and CPU: all its processes); OMP_WAIT_POLICY=PASSIVE; "
             "the load generator runs on the same machine and its CPU is counted in client_cpu_ms_per_check",
         },
         "gallery": {
@@ -728,6 +780,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 people, 30 checks, 5 s, 20 in-process")
     parser.add_argument(
         "--runtime", choices=["onnx", "torch"], default=None, help="FACEGATE_INFERENCE_RUNTIME (default: the service's)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        type=lambda kv: tuple(kv.split("=", 1)),
+        metavar="KEY=VALUE",
+        help="an environment variable for the server only (repeatable), e.g. FACEGATE_TORCH_THREADS=2",
+    )
+    parser.add_argument("--rss-every", type=int, default=0, help="sample the server's RSS every N sequential checks")
+    parser.add_argument(
+        "--rss-every-s", type=float, default=0.0, help="sample the server's RSS every N seconds of the concurrent run"
     )
     args = parser.parse_args()
     if args.runtime:  # the server subprocess and the in-process pipeline both read it through Settings

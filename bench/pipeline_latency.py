@@ -63,13 +63,15 @@ def make_images(n: int, root: Path, canvas_size: tuple[int, int] = (640, 480)) -
 
 
 class Ours:
-    def __init__(self, package: str | None, runtime: str = "torch", detect_max_pixels: int | None = None) -> None:
+    def __init__(
+        self, package: str | None, runtime: str = "torch", detect_max_pixels: int | None = None, min_face: int = 56
+    ) -> None:
         from models.detection import FaceDetector
 
         threads = torch.get_num_threads()
         detector = FaceDetector(
             "cpu",
-            min_face_size=40,
+            min_face_size=min_face,
             runtime=runtime,
             max_pixels=detect_max_pixels,
             threads=threads,
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pipelines: dict[str, Callable[[bytes], Times]] = {}
     for key, runtime in zip(keys, runtimes, strict=True):
         t0 = time.perf_counter()
-        pipelines[key] = Ours(args.package, runtime, args.detect_max_pixels)
+        pipelines[key] = Ours(args.package, runtime, args.detect_max_pixels, args.min_face)
         load_s[key] = time.perf_counter() - t0
     t1 = time.perf_counter()
     ref = Dlib()
@@ -239,6 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratio_total_flip_tta_over_dlib_mean": fg["total_flip_tta"]["mean_ms"] / dl["total"]["mean_ms"],
         "runtimes": runtimes,
         "detect_max_pixels": args.detect_max_pixels,
+        "min_face": args.min_face,
         "ratios_over_dlib": {
             key: {q: result[key]["total"][q] / dl["total"][q] for q in ("p50_ms", "mean_ms")}
             | {"detect_mean": result[key]["detect"]["mean_ms"] / dl["detect"]["mean_ms"]}
@@ -352,6 +355,7 @@ def main() -> None:
     parser.add_argument("--runtimes", default="onnx", help="comma-separated: onnx, torch (the first is 'facegate')")
     parser.add_argument("--detect-max-pixels", type=int, default=None, help="the detector's pixel budget")
     parser.add_argument("--canvas", default="640x480", help="frame size WxH the face is pasted on (default 640x480)")
+    parser.add_argument("--min-face", type=int, default=56, help="smallest face searched (default 56: the service's)")
     parser.add_argument("--widths", action="store_true", help="also time the embedder at ×0.5 and ×1.0 widths")
     args = parser.parse_args()
     if args.torch_threads:

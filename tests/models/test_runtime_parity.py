@@ -22,7 +22,7 @@ from models.quality import measure_quality
 # another box) fail the test.
 BOX_TOLERANCE_PX = 0.5
 MIN_COSINE = 0.9999
-MIN_FACE_PX = 40  # the service's default detector_min_face_px
+MIN_FACE_PX = 40  # below the service's 56 px (min_face_for_gate): more pyramid levels to agree on
 
 
 @pytest.fixture(scope="module")
