@@ -609,7 +609,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rss = {"after_start": server.rss_mb()}
             try:
                 gallery = enrol_gallery(server.url, admin_key, people, args.gallery)
-            except ApiError as exc:
+            except (ApiError, requests.ConnectionError) as exc:
                 log = server.log_tail()
                 raise SystemExit(f"the API misbehaved while enrolling: {exc}\n--- server log ---\n{log}") from exc
             probes = [door_frame(s.probe_path) for s in gallery.enrolled]
