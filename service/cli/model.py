@@ -55,6 +55,9 @@ def info(as_json: JsonOpt = False) -> None:
         "threshold_gallery_size": gallery,
         "per_comparison_far": in_force.per_comparison_far if in_force is not None else None,
         "threshold_overridden": settings.match_threshold is not None,
+        "threshold_matched": in_force.matched if in_force is not None else None,
+        "template_match": threshold_policy_for(settings, package).template_match,
+        "frame_fusion": settings.frame_fusion,
     }
     if as_json:
         output.echo_json(report)

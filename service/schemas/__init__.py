@@ -118,6 +118,12 @@ class Readiness(Schema):
         description="fpir: derived from target_fpir and the gallery size; far: fixed per-pair; override: set by hand."
     )
     target_fpir: float | None = Field(description="The tolerated false-positive identification rate per check.")
+    threshold_matched: str = Field(
+        description="What the threshold was derived for: the calibration tail `{probe}_vs_{templates}` "
+        "(single_vs_best, single_vs_mean, ...); `max:` and the higher one's tail when template_match is max."
+    )
+    template_match: str = Field(description="How a person's templates are matched: best, mean or max (of both).")
+    frame_fusion: str = Field(description="How several frames decide: all_agree, or fused (one mean embedding).")
 
 
 class FaceQualityPublic(Schema):

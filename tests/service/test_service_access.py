@@ -114,6 +114,8 @@ def test_frames_must_agree(admin: TestClient, door: int, fixture_face_paths: lis
     # the threshold in force and the gallery it was derived for: in the answer, the log row, /readyz, /metrics
     ready = admin.get("/readyz").json()
     assert ready["threshold_basis"] == "fpir" and ready["target_fpir"] == 1e-3
+    assert (ready["template_match"], ready["frame_fusion"]) == ("max", "all_agree")
+    assert ready["threshold_matched"] == "max:single_vs_mean"  # the mean template's tail is the higher
     assert ready["threshold_gallery_size"] == before["threshold_gallery_size"] + 2
     assert ready["threshold"] > before["threshold"]  # more people enrolled: more chances for a stranger
     assert single["gallery_size"] == ready["threshold_gallery_size"] == ready["index_templates"] >= 2

@@ -42,4 +42,7 @@ def readyz(request: Request) -> Readiness:
         threshold_gallery_size=in_force.gallery_size,
         threshold_basis=in_force.basis,
         target_fpir=runtime.settings.target_fpir if in_force.basis == "fpir" else None,
+        threshold_matched=in_force.matched,
+        template_match=runtime.threshold_policy.template_match,
+        frame_fusion=runtime.settings.frame_fusion,
     )

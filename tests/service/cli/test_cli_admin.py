@@ -161,6 +161,8 @@ def test_model_info(cli: Cli) -> None:
     far = 1e-3 / 2 / calibration.domain_factor
     assert (info["threshold_basis"], info["threshold_gallery_size"], info["target_fpir"]) == ("fpir", 0, 1e-3)
     assert info["per_comparison_far"] == pytest.approx(far)
+    assert (info["template_match"], info["frame_fusion"]) == ("max", "all_agree")
+    assert info["threshold_matched"] == "max:single_vs_mean"
     mean_tail = calibration.tail_for("single", "mean")
     assert mean_tail is not None and info["threshold_in_force"] == pytest.approx(mean_tail.score_at(far), abs=1e-4)
     assert info["threshold_in_force"] > info["calibration"]["thresholds"][1]["threshold"]  # the per-pair one
