@@ -185,6 +185,7 @@ def test_facenet_pytorch_goes_in_without_its_dependencies_as_bootstrap_does(dock
 def test_final_stage_environment(dockerfile: list[Stage]) -> None:
     env = " ".join(dockerfile[-1].all("ENV"))
     assert re.search(r"\bOMP_WAIT_POLICY=PASSIVE\b", env)
+    assert re.search(r"\bMALLOC_ARENA_MAX=2\b", env)  # two malloc arenas: ~50 MiB less under load (BENCHMARKS)
     assert re.search(r"\bPATH=/opt/venv/bin:", env)
     assert "PIP_NO_CACHE_DIR=1" in " ".join(args for stage in dockerfile[:-1] for args in stage.all("ENV"))
 
