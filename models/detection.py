@@ -1,4 +1,7 @@
-"""Face detection: facenet-pytorch's MTCNN (weights ship inside its wheel), batched, on PyTorch or ONNX Runtime."""
+"""Face detection: facenet-pytorch's MTCNN (weights ship inside its wheel), batched, on PyTorch or ONNX Runtime.
+
+torch and facenet-pytorch are imported only by the torch runtime: the ONNX one runs without them.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,17 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
-import torch
 from PIL import Image
 
 from models.device import resolve_device
 from models.framing import DEFAULT_FRAME_MARGIN, detect_framed
+from models.package import require_torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,9 @@ class FaceDetector:
     detector sees it) is under ``min_face_size`` cannot hold a face of that size and has none: MTCNN's
     image pyramid would be empty there, and facenet-pytorch raises ``torch.cat(): expected a non-empty
     list of Tensors`` on it (a 1×1 PNG, an 8000×2 strip); such an image is neither framed nor run.
+    ``device`` is the torch runtime's (resolved by :func:`models.device.resolve_device`); the ONNX runtime runs
+    on the CPU and its ``device`` is ``"cpu"``. Without torch and facenet-pytorch the torch runtime raises
+    :class:`models.package.RuntimeUnavailableError`.
     """
 
     def __init__(
@@ -90,7 +99,7 @@ class FaceDetector:
     ):
         if frame_margin < 0:
             raise ValueError(f"frame_margin must be >= 0, got {frame_margin}")
-        self.device = resolve_device(device)
+        self.device: torch.device | str = "cpu"
         self.runtime = runtime
         self.max_pixels = max_pixels
         self.min_face_size = min_face_size
@@ -102,6 +111,8 @@ class FaceDetector:
                 min_face_size=min_face_size, thresholds=thresholds, factor=factor, threads=threads
             ).detect
         elif runtime == "torch":
+            self.device = resolve_device(device)
+            require_torch("the torch detector runtime", "facenet_pytorch")
             from facenet_pytorch import MTCNN  # heavy import kept out of `import models`
 
             mtcnn = MTCNN(
@@ -186,6 +197,8 @@ _Found = tuple[np.ndarray, np.ndarray, np.ndarray]
 def _run_facenet(mtcnn: Any, batch: np.ndarray) -> list[_Found]:
     """facenet-pytorch's cascade on equal-size images ``(N, H, W, 3)``: per image boxes ``(K, 4)``, scores
     ``(K,)``, landmarks ``(K, 5, 2)``."""
+    import torch
+
     with torch.inference_mode():
         boxes, probs, points = mtcnn.detect(batch, landmarks=True)
     out: list[_Found] = []

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
-import torch
-import torch.nn.functional as F
 
 from models.alignment import align_face
 from models.detection import Detection, FaceDetector, Runtime, select_subject
@@ -18,6 +16,10 @@ from models.device import resolve_device
 from models.imageio import ImageInput, ImageLimits, decode_image
 from models.package import ModelPackage, ModelPackageError, load_package
 from models.quality import FaceQuality, measure_quality
+
+if TYPE_CHECKING:  # the ONNX runtime runs without torch; only the torch paths import it
+    import torch
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,9 @@ class FaceEmbedder:
     ``runtime`` "torch" runs the PyTorch network (the reference; on the CPU unless a GPU is present or
     ``device`` says otherwise), "onnx" the package's ``embedder.onnx`` on ONNX Runtime's CPU provider
     with ``threads`` intra-op threads (and, unless a ``detector`` is given, MTCNN on ONNX Runtime too).
+    The ONNX runtime neither imports torch nor builds the PyTorch network (a package path is loaded with
+    ``network=False``); :attr:`network` builds it on first use there (which needs torch). Its ``device`` is
+    ``"cpu"``.
     """
 
     def __init__(
@@ -77,12 +82,20 @@ class FaceEmbedder:
         runtime: Runtime = "torch",
         threads: int = 1,
     ):
-        self.device = resolve_device(device)
         self.runtime = runtime
-        self.package = package if isinstance(package, ModelPackage) else load_package(package)
-        self.network = self.package.network.to(self.device).eval()
+        self.device: torch.device | str = "cpu"
+        self._network: nn.Module | None = None
         self._session: Any = None
-        if runtime == "onnx":
+        if runtime not in ("onnx", "torch"):
+            raise ValueError(f"unknown runtime {runtime!r} (expected 'onnx' or 'torch')")
+        if runtime == "torch":
+            self.device = resolve_device(device)
+        self.package = (
+            package if isinstance(package, ModelPackage) else load_package(package, network=runtime == "torch")
+        )
+        if runtime == "torch":
+            self._network = self.package.network.to(self.device).eval()
+        else:
             if self.package.onnx_graph is None:
                 raise ModelPackageError(
                     f"model package {self.package.source} has no embedder.onnx for the onnx runtime: "
@@ -93,15 +106,18 @@ class FaceEmbedder:
             self._session = ort.InferenceSession(
                 self.package.onnx_graph, session_options(threads), providers=["CPUExecutionProvider"]
             )
-        elif runtime != "torch":
-            raise ValueError(f"unknown runtime {runtime!r} (expected 'onnx' or 'torch')")
         self.detector = detector or FaceDetector(device=self.device, runtime=runtime, threads=threads)
         self.flip_tta = flip_tta
         self.image_limits = image_limits or ImageLimits()
         self.batch_size = batch_size
-        cfg = self.package.config
-        self._mean = torch.tensor(cfg.mean, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(cfg.std, device=self.device).view(1, 3, 1, 1)
+
+    @property
+    def network(self) -> nn.Module:
+        """The package's PyTorch network on :attr:`device`, in eval mode (the ONNX runtime builds it only here,
+        on first use: it needs torch)."""
+        if self._network is None:
+            self._network = self.package.network.to(self.device).eval()
+        return self._network
 
     @property
     def model_id(self) -> str:
@@ -167,12 +183,22 @@ class FaceEmbedder:
         flip = self.flip_tta if flip_tta is None else flip_tta
         if self._session is not None:
             return self._embed_onnx(crops, flip)
+        return self._embed_torch(crops, flip)
+
+    def _embed_torch(self, crops: np.ndarray, flip: bool) -> np.ndarray:
+        """:meth:`embed_crops` on the PyTorch network (the reference)."""
+        import torch
+        import torch.nn.functional as F
+
+        cfg = self.package.config
+        mean = torch.tensor(cfg.mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(cfg.std, device=self.device).view(1, 3, 1, 1)
         out = []
         with torch.inference_mode():
             for start in range(0, len(crops), self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.batch_size]))
                 x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-                x = (x - self._mean) / self._std
+                x = (x - mean) / std
                 emb = self.network(x)
                 if flip:
                     emb = emb + self.network(torch.flip(x, dims=[3]))

@@ -11,6 +11,10 @@ A folder (or a ``.tar``/``.tar.gz``/``.zip`` archive of one) holding
   ``onnx`` entry names it with its sha256 (``facegate-train export-onnx`` writes both). It is not part of
   the model id: it is a second encoding of the same weights, checked against them by the parity tests.
 
+PyTorch is needed only to build the network (``ModelPackage.network``, built on first use unless
+``load_package(..., network=True)``, the default) and to save a package: ``load_package(path, network=False)``
+checks the hashes and the model id and hands the ONNX graph to ONNX Runtime without importing torch.
+
 The model id is a content hash of the architecture section and the weights, so any change to
 either gives a new id, and templates made by one model are never compared with another's.
 """
@@ -18,6 +22,7 @@ either gives a new id, and templates made by one model are never compared with a
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import logging
 import tarfile
@@ -25,13 +30,10 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
-from torch import nn
 
 from models.package_schema import (
     CALIBRATION_FILE,
@@ -43,8 +45,11 @@ from models.package_schema import (
     PackageJsonError,
     validate_json,
 )
-from models.registry import UnknownBackboneError, build_backbone
 from models.tail import ImpostorTail, TailError
+
+if TYPE_CHECKING:  # torch is imported where a network is built or run, never by the ONNX path
+    import torch
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 S = TypeVar("S", CalibrationJson, ModelJson)
@@ -61,6 +66,25 @@ class ModelPackageError(RuntimeError):
     """A package that cannot be used. ``code`` is stable and machine readable."""
 
     code = "model_package_invalid"
+
+
+class RuntimeUnavailableError(ModelPackageError):
+    """What a path needs is not installed (PyTorch for the torch runtime, a network or a saved package)."""
+
+    code = "runtime_unavailable"
+
+
+def require_torch(purpose: str, module: str = "torch") -> ModuleType:
+    """``module`` (``torch``, ``facenet_pytorch``, …) imported, or a :class:`RuntimeUnavailableError` naming the
+    missing package and ``purpose`` (what needed it), instead of an ``ImportError`` from deep inside."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = exc.name or module
+        raise RuntimeUnavailableError(
+            f"{purpose} needs the Python package {missing!r}, which is not installed (the service's ONNX runtime "
+            "does not need it: set FACEGATE_INFERENCE_RUNTIME=onnx, or install PyTorch and facenet-pytorch)"
+        ) from exc
 
 
 class MissingPackageFileError(ModelPackageError):
@@ -101,7 +125,10 @@ class ModelConfig:
         }
 
     def build_network(self) -> nn.Module:
-        """A fresh (untrained) network of this architecture."""
+        """A fresh (untrained) network of this architecture (needs PyTorch)."""
+        require_torch("building the network")
+        from models.registry import build_backbone
+
         return build_backbone(
             self.backbone, embedding_size=self.embedding_size, input_size=self.input_size, **self.backbone_cfg
         )
@@ -192,9 +219,9 @@ class Calibration:
 
 @dataclass
 class ModelPackage:
-    """A loaded package: the network in eval mode plus everything the package says about it."""
+    """A loaded package: everything the package says about the network, and the network itself in eval mode
+    (:attr:`network`: built from ``weights`` on first use, which needs PyTorch)."""
 
-    network: nn.Module
     config: ModelConfig
     model_id: str
     trained: bool
@@ -204,6 +231,18 @@ class ModelPackage:
     source: Path | None = None
     onnx_graph: bytes | None = None
     """The network as an ONNX graph (``embedder.onnx``, hash-checked), when the package carries one."""
+    weights: bytes = field(default=b"", repr=False)
+    """``weights.safetensors`` as read (its sha256 checked)."""
+    _network: nn.Module | None = field(default=None, repr=False)
+
+    @property
+    def network(self) -> nn.Module:
+        """The network with the package's weights, in eval mode on the CPU; built (and its tensors' names and
+        shapes checked against the architecture) on first use. Raises :class:`RuntimeUnavailableError` without
+        PyTorch, a :class:`ModelPackageError` when the weights do not fit."""
+        if self._network is None:
+            self._network = _build_network(self.config, self.weights, self.source)
+        return self._network
 
 
 def compute_model_id(config: ModelConfig, weights_bytes: bytes, trained: bool) -> str:
@@ -224,14 +263,19 @@ def save_package(
     trained: bool,
     calibration: Calibration,
     card: str,
-    weights_dtype: torch.dtype = torch.float16,
+    weights_dtype: torch.dtype | None = None,
     meta: dict[str, Any] | None = None,
 ) -> ModelPackage:
     """Write ``network``'s weights and the metadata as a package folder at ``path``.
 
-    Floating-point weights are stored as ``weights_dtype`` (half precision halves the size; the
-    loader casts back to float32) and the package is reloaded and checked before returning.
+    Floating-point weights are stored as ``weights_dtype`` (``None``: ``torch.float16``; half precision halves
+    the size; the loader casts back to float32) and the package is reloaded and checked before returning.
     """
+    require_torch("saving a model package")
+    import torch
+    from safetensors.torch import save as save_safetensors
+
+    weights_dtype = torch.float16 if weights_dtype is None else weights_dtype
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     state = {
@@ -257,13 +301,20 @@ def save_package(
 
 
 def load_package(
-    path: str | Path | None = None, device: str | torch.device = "cpu", *, warn_untrained: bool = True
+    path: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    *,
+    warn_untrained: bool = True,
+    network: bool = True,
 ) -> ModelPackage:
     """Load and validate the package at ``path`` (the shipped default when ``None``).
 
     Every check fails with a :class:`ModelPackageError` that names the file and the problem:
     a missing file, unreadable JSON, a wrong hash (corrupt or edited weights), an unknown
-    backbone, or weights whose names or shapes do not fit the architecture.
+    backbone, or weights whose names or shapes do not fit the architecture. ``network=False`` skips building
+    the network (and so PyTorch): the hashes, the model id, the calibration, the ONNX graph and the safetensors
+    header are still checked; the architecture and the tensors' shapes are checked when :attr:`ModelPackage.network`
+    is first used (the ONNX runtime never uses it).
     """
     source = Path(path) if path is not None else DEFAULT_PACKAGE_PATH
     files = _read_files(source)
@@ -283,19 +334,7 @@ def load_package(
     calibration = Calibration.from_json(calibration_json)
     onnx_graph = _onnx_graph(model_json, files, source)
 
-    try:
-        network = config.build_network()
-    except (UnknownBackboneError, TypeError, ValueError, RuntimeError) as exc:
-        raise CorruptPackageError(f"{source}: cannot build the architecture in {CONFIG_FILE}: {exc}") from exc
-    try:
-        state = load_safetensors(weights)
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise CorruptPackageError(f"{source}: {WEIGHTS_FILE} is not a valid safetensors file: {exc}") from exc
-    _load_state_strict(network, state, source)
-    network.to(device).eval()
-
     package = ModelPackage(
-        network=network,
         config=config,
         model_id=model_id,
         trained=trained,
@@ -304,7 +343,12 @@ def load_package(
         meta=dict(model_json.meta),
         source=source,
         onnx_graph=onnx_graph,
+        weights=weights,
     )
+    if network:
+        package.network.to(device)
+    else:
+        _check_safetensors(weights, source)
     if not trained and warn_untrained:
         message = (
             f"model package {source} ({model_id}) is UNTRAINED: its weights are random and its "
@@ -413,7 +457,38 @@ def _config_from_json(model_json: ModelJson) -> ModelConfig:
     )
 
 
-def _load_state_strict(network: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+def _build_network(config: ModelConfig, weights: bytes, source: Path | None) -> nn.Module:
+    """``config``'s network with ``weights`` loaded strictly, in eval mode on the CPU (needs PyTorch)."""
+    require_torch("the PyTorch network of a model package")
+    from safetensors.torch import load as load_safetensors
+
+    from models.registry import UnknownBackboneError
+
+    try:
+        network = config.build_network()
+    except (UnknownBackboneError, TypeError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeUnavailableError):
+            raise
+        raise CorruptPackageError(f"{source}: cannot build the architecture in {CONFIG_FILE}: {exc}") from exc
+    try:
+        state = load_safetensors(weights)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CorruptPackageError(f"{source}: {WEIGHTS_FILE} is not a valid safetensors file: {exc}") from exc
+    _load_state_strict(network, state, source)
+    return network.eval()
+
+
+def _check_safetensors(weights: bytes, source: Path) -> None:
+    """The weights parse as safetensors (with NumPy: no torch); names and shapes wait for the network."""
+    from safetensors.numpy import load as load_numpy
+
+    try:
+        load_numpy(weights)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CorruptPackageError(f"{source}: {WEIGHTS_FILE} is not a valid safetensors file: {exc}") from exc
+
+
+def _load_state_strict(network: nn.Module, state: dict[str, torch.Tensor], source: Path | None) -> None:
     expected = network.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -448,9 +523,11 @@ __all__ = [
     "ModelPackage",
     "ModelPackageError",
     "PackageShapeError",
+    "RuntimeUnavailableError",
     "ThresholdPoint",
     "UntrainedModelWarning",
     "compute_model_id",
     "load_package",
+    "require_torch",
     "save_package",
 ]

@@ -31,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 1 <= args.workers <= 64:
         parser.error("--workers must be between 1 and 64")
+    from models.package import RuntimeUnavailableError
     from service.db.migrate import DatabaseUnavailableError
     from service.startup import serve
 
@@ -38,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve(settings, host=args.host, port=args.port, workers=args.workers)
     except DatabaseUnavailableError as exc:
         parser.exit(1, f"error: {exc}\n")
+    except RuntimeUnavailableError as exc:  # FACEGATE_INFERENCE_RUNTIME=torch without torch installed
+        parser.exit(1, f"error: {exc} ({exc.code})\n")
 
 
 if __name__ == "__main__":

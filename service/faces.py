@@ -2,7 +2,9 @@
 TTA, image limits) that the settings describe. The analysis of an image (decode → detect → subject → quality →
 align → embed) lives in :mod:`models.embedder` and :mod:`service.domain.analysis`.
 
-Loading blocks for seconds (torch); the app does it in its lifespan, in a worker thread.
+Loading blocks for seconds; the app does it in its lifespan, in a worker thread. The ONNX runtime (the default)
+never imports torch; the torch runtime needs torch and facenet-pytorch and says so
+(:class:`models.package.RuntimeUnavailableError`) when they are not installed.
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ from __future__ import annotations
 import logging
 import time
 
-import torch
-
 from models.detection import FaceDetector, min_face_for_gate
 from models.device import resolve_device
 from models.embedder import FaceEmbedder
+from models.package import require_torch
 from service.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,8 +28,13 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
     :class:`models.package.ModelPackageError` when the package is unusable.
     """
     started = time.perf_counter()
-    torch.set_num_threads(settings.torch_threads)
-    device = resolve_device(settings.device)
+    device: str | None = None
+    check_inference_runtime(settings)
+    if settings.inference_runtime == "torch":
+        import torch
+
+        torch.set_num_threads(settings.torch_threads)
+        device = str(resolve_device(settings.device))
     embedder = FaceEmbedder(
         settings.model_path,
         detector=FaceDetector(
@@ -55,6 +61,15 @@ def load_embedder(settings: Settings) -> FaceEmbedder:
         embedder.package.trained,
     )
     return embedder
+
+
+def check_inference_runtime(settings: Settings) -> None:
+    """Raise :class:`models.package.RuntimeUnavailableError` (one line naming the missing package) when the
+    settings' runtime needs what is not installed: torch and facenet-pytorch for ``torch``; ``onnx`` needs neither
+    (and imports neither). Cheap when they are present (the torch runtime loads them anyway)."""
+    if settings.inference_runtime == "torch":
+        for module in ("torch", "facenet_pytorch"):
+            require_torch("FACEGATE_INFERENCE_RUNTIME=torch", module)
 
 
 def detector_min_face(settings: Settings) -> int:

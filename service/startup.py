@@ -73,9 +73,11 @@ def prepare_database(settings: Settings, *, wait_s: float | None = None, migrate
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None, workers: int | None = None) -> None:
     """Prepare the database (:func:`prepare_database`), then serve until stopped; host, port and workers default
     to the settings'."""
+    from service.faces import check_inference_runtime
     from service.server import configure_logging, run_server
 
     configure_logging(settings)
+    check_inference_runtime(settings)  # before the database and the workers: one line, not a worker's traceback
     prepare_database(settings)
     host = host or settings.host
     port = settings.port if port is None else port

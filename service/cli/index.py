@@ -38,7 +38,7 @@ def status(as_json: JsonOpt = False) -> None:
     from service.repositories.templates import template_people
 
     settings = load_settings()
-    package = load_package(settings.model_path)
+    package = load_package(settings.model_path, network=False)  # the ids and tables only: no torch
     with database(settings) as factory, factory() as session:
         revision = current_template_revision(session)
         in_sql = template_people(session, model_id=package.model_id)
@@ -109,7 +109,7 @@ def rebuild(yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask fo
     if settings.index_path is None:
         raise CliError("FACEGATE_INDEX_PATH is empty: there is no index file to rebuild")
     confirm(f"Rebuild {settings.index_path} from SQL?", yes)
-    package = load_package(settings.model_path)
+    package = load_package(settings.model_path, network=False)  # the ids and tables only: no torch
     with database(settings) as factory:
         settings.index_path.unlink(missing_ok=True)
         sync = IndexSync(

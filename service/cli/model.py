@@ -30,10 +30,10 @@ def info(as_json: JsonOpt = False) -> None:
     Example: facegate model info
     """
     from models.package import ModelPackageError, load_package
-    from service.runtime import threshold_policy_for  # torch, through the package: not at the CLI's import
+    from service.runtime import threshold_policy_for  # the model and index modules: not at the CLI's import
 
     settings = load_settings()
-    package = load_package(settings.model_path)
+    package = load_package(settings.model_path, network=False)  # the ids and tables only: no torch
     calibration = package.calibration
     gallery = _gallery_size(package.model_id)
     in_force: GalleryThreshold | None

@@ -524,3 +524,41 @@ def test_flipping_the_trained_flag_by_hand_breaks_the_model_id(saved: Path) -> N
     (saved / CONFIG_FILE).write_text(json.dumps(model_json))
     with pytest.raises(CorruptPackageError, match="model id"):
         load_package(saved, warn_untrained=False)
+
+
+# --- loading without the network (the ONNX runtime: no torch) ---------------------------------------
+
+
+def test_a_package_loaded_without_its_network_builds_the_same_one_on_first_use(
+    saved: Path, network: torch.nn.Module
+) -> None:
+    """``network=False`` checks the hashes and ids, defers the network; the one built later is the eager one."""
+    lazy = load_package(saved, network=False)
+    eager = load_package(saved)
+    assert lazy.model_id == eager.model_id and lazy._network is None
+    x = torch.randn(2, 3, CONFIG.input_size, CONFIG.input_size, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        torch.testing.assert_close(lazy.network(x), eager.network(x), rtol=0, atol=0)
+    assert not lazy.network.training and lazy.network is lazy.network
+
+
+def test_without_the_network_edited_weights_still_fail_the_sha_check(package_dir: Path) -> None:
+    weights = bytearray((package_dir / WEIGHTS_FILE).read_bytes())
+    weights[-1] ^= 0xFF
+    (package_dir / WEIGHTS_FILE).write_bytes(bytes(weights))
+    with pytest.raises(CorruptPackageError, match="sha256"):
+        load_package(package_dir, network=False)
+
+
+def test_without_the_network_weights_that_are_not_safetensors_fail_at_load(package_dir: Path) -> None:
+    _rewrite(package_dir, weights=b"this is not a safetensors file at all")
+    with pytest.raises(CorruptPackageError, match="not a valid safetensors"):
+        load_package(package_dir, network=False)
+
+
+def test_without_the_network_shapes_that_do_not_fit_fail_when_it_is_built(package_dir: Path) -> None:
+    """The architecture is checked against the tensors only where a network is built (the torch paths)."""
+    _rewrite(package_dir, model=lambda m: m["backbone_cfg"].update(width=0.5))
+    package = load_package(package_dir, network=False)
+    with pytest.raises(PackageShapeError, match=r"head\.fc\.weight"):
+        _ = package.network
