@@ -529,12 +529,18 @@ def test_flipping_the_trained_flag_by_hand_breaks_the_model_id(saved: Path) -> N
 # --- loading without the network (the ONNX runtime: no torch) ---------------------------------------
 
 
-def test_a_package_loaded_without_its_network_builds_the_same_one_on_first_use(
-    saved: Path, network: torch.nn.Module
-) -> None:
+@pytest.fixture
+def fresh(tmp_path: Path, network: torch.nn.Module) -> Path:
+    """A package of its own (the module's ``saved`` is edited in place by an earlier test)."""
+    path = tmp_path / "fresh"
+    save_package(path, network, CONFIG, trained=True, calibration=CALIBRATION, card=CARD)
+    return path
+
+
+def test_a_package_loaded_without_its_network_builds_the_same_one_on_first_use(fresh: Path) -> None:
     """``network=False`` checks the hashes and ids, defers the network; the one built later is the eager one."""
-    lazy = load_package(saved, network=False)
-    eager = load_package(saved)
+    lazy = load_package(fresh, network=False)
+    eager = load_package(fresh)
     assert lazy.model_id == eager.model_id and lazy._network is None
     x = torch.randn(2, 3, CONFIG.input_size, CONFIG.input_size, generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
@@ -542,23 +548,23 @@ def test_a_package_loaded_without_its_network_builds_the_same_one_on_first_use(
     assert not lazy.network.training and lazy.network is lazy.network
 
 
-def test_without_the_network_edited_weights_still_fail_the_sha_check(package_dir: Path) -> None:
-    weights = bytearray((package_dir / WEIGHTS_FILE).read_bytes())
+def test_without_the_network_edited_weights_still_fail_the_sha_check(fresh: Path) -> None:
+    weights = bytearray((fresh / WEIGHTS_FILE).read_bytes())
     weights[-1] ^= 0xFF
-    (package_dir / WEIGHTS_FILE).write_bytes(bytes(weights))
+    (fresh / WEIGHTS_FILE).write_bytes(bytes(weights))
     with pytest.raises(CorruptPackageError, match="sha256"):
-        load_package(package_dir, network=False)
+        load_package(fresh, network=False)
 
 
-def test_without_the_network_weights_that_are_not_safetensors_fail_at_load(package_dir: Path) -> None:
-    _rewrite(package_dir, weights=b"this is not a safetensors file at all")
+def test_without_the_network_weights_that_are_not_safetensors_fail_at_load(fresh: Path) -> None:
+    _rewrite(fresh, weights=b"this is not a safetensors file at all")
     with pytest.raises(CorruptPackageError, match="not a valid safetensors"):
-        load_package(package_dir, network=False)
+        load_package(fresh, network=False)
 
 
-def test_without_the_network_shapes_that_do_not_fit_fail_when_it_is_built(package_dir: Path) -> None:
+def test_without_the_network_shapes_that_do_not_fit_fail_when_it_is_built(fresh: Path) -> None:
     """The architecture is checked against the tensors only where a network is built (the torch paths)."""
-    _rewrite(package_dir, model=lambda m: m["backbone_cfg"].update(width=0.5))
-    package = load_package(package_dir, network=False)
+    _rewrite(fresh, model=lambda m: m["backbone_cfg"].update(width=0.5))
+    package = load_package(fresh, network=False)
     with pytest.raises(PackageShapeError, match=r"head\.fc\.weight"):
         _ = package.network
