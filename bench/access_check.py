@@ -301,6 +301,18 @@ def terminal_session(key: str) -> requests.Session:
     return session
 
 
+def phase_usage(server: Server, t0: float, cpu0: float, c0: float, trace: list[dict[str, float]]) -> dict[str, Any]:
+    """Wall time since ``t0``, the server's and this process's CPU since ``cpu0``/``c0``, and the RSS trace."""
+    usage: dict[str, Any] = {
+        "wall_s": time.perf_counter() - t0,
+        "server_cpu_s": server.cpu_s() - cpu0,
+        "client_cpu_s": time.process_time() - c0,
+    }
+    if trace:
+        usage["rss_trace"] = trace
+    return usage
+
+
 def sequential(
     server: Server, gallery: Gallery, probes: list[bytes], n: int, warmup: int, rss_every: int = 0
 ) -> tuple[list[Check], dict[str, Any]]:
@@ -315,15 +327,7 @@ def sequential(
         checks.append(check_once(session, server.url, gallery.door_id, probes[j], gallery.person_ids[j]))
         if rss_every and (i + 1) % rss_every == 0:
             trace.append({"checks": i + 1, "rss_mb": server.rss_mb(), "s": time.perf_counter() - t0})
-    wall = time.perf_counter() - t0
-    usage: dict[str, Any] = {
-        "wall_s": wall,
-        "server_cpu_s": server.cpu_s() - cpu0,
-        "client_cpu_s": time.process_time() - c0,
-    }
-    if trace:
-        usage["rss_trace"] = trace
-    return checks, usage
+    return checks, phase_usage(server, t0, cpu0, c0, trace)
 
 
 def concurrent(
@@ -357,15 +361,8 @@ def concurrent(
         trace.append({"checks": done, "rss_mb": server.rss_mb(), "s": time.perf_counter() - t0})
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - t0  # to the end of the last request in flight at the deadline
-    usage: dict[str, Any] = {
-        "wall_s": wall,
-        "server_cpu_s": server.cpu_s() - cpu0,
-        "client_cpu_s": time.process_time() - c0,
-    }
-    if trace:
-        usage["rss_trace"] = trace
-    return [c for r in results for c in r], usage
+    # wall time: to the end of the last request in flight at the deadline
+    return [c for r in results for c in r], phase_usage(server, t0, cpu0, c0, trace)
 
 
 def stats(values_ms: list[float]) -> dict[str, float]:
