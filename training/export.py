@@ -77,8 +77,8 @@ def export_package(run_dir: Path, out: Path, *, trained_note: str = "") -> Model
     The calibration is left empty (``calibrated: false``) until ``python -m training evaluate
     --calibrate`` measures thresholds on identities the network never saw.
     """
+    from training.checkpoint import CHECKPOINT
     from training.config import TrainConfig
-    from training.loop import CHECKPOINT
 
     state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
     config = TrainConfig.from_dict(state["config"])

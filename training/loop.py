@@ -1,7 +1,8 @@
 """The training loop: ``train(config)`` runs (or resumes) a run in ``config.out``.
 
-A few small functions: ``lr_at`` (warm-up + cosine), ``train_one_epoch``, ``evaluate`` (verification
-on held-out identities), checkpoint save/load. Rank 0 writes the run folder: ``config.yaml``,
+A few small functions: ``train_one_epoch``, ``evaluate`` (verification on held-out identities); the
+learning-rate schedule and the time budget's clock are in ``training.schedule``, checkpoints in
+``training.checkpoint``. Rank 0 writes the run folder: ``config.yaml``,
 ``checkpoint.pt`` (after every epoch: weights, optimiser, epoch, config), ``metrics.jsonl`` /
 ``metrics.csv`` (every ``log_every`` steps, each loss term separately), ``epochs.jsonl``,
 ``loss_terms.png`` and ``val_roc.png``. ``train()`` writes no model package: ``training.export.export_package``
@@ -13,9 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from training import distributed
+from training.checkpoint import CHECKPOINT, initialise_from, load_checkpoint, save_checkpoint
 from training.config import TrainConfig
 from training.data.augment import augment
 from training.data.dataset import (
@@ -40,55 +40,9 @@ from training.data.dataset import (
 )
 from training.evaluation.protocol import best_threshold, eer, roc_curve, tar_at_far
 from training.model import FaceTrainingModel
+from training.schedule import Clock, lr_at, lr_in_time
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT = "checkpoint.pt"
-
-
-def lr_at(step: int, total_steps: int, warmup_steps: int, base_lr: float) -> float:
-    """Linear warm-up from ~0 to ``base_lr`` over ``warmup_steps``, then cosine decay to 0."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def lr_in_time(step: int, warmup_steps: int, elapsed_s: float, budget_s: float, base_lr: float) -> float:
-    """The schedule of a run with a time budget: the same linear warm-up over ``warmup_steps``, then a
-    cosine that follows the fraction of the budget spent, reaching 0 when the budget is."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps
-    return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, elapsed_s / budget_s)))
-
-
-# What a Clock reads (seconds); tests put a clock of their own here, so that no test hangs on the
-# machine's speed.
-clock_source: Callable[[], float] = time.perf_counter
-
-
-class Clock:
-    """Wall time spent on a run, carried across resumes (``elapsed_s`` in the checkpoint)."""
-
-    def __init__(self, budget_s: float, elapsed_before: float = 0.0):
-        self.budget_s = budget_s
-        self.elapsed_before = elapsed_before
-        self._now = clock_source
-        self.started = self._now()
-
-    @property
-    def elapsed(self) -> float:
-        return self.elapsed_before + self._now() - self.started
-
-    @property
-    def spent_before(self) -> bool:
-        """Whether the budget was already spent by the runs this one resumes (every rank loads the
-        same checkpoint, so every rank agrees without a collective)."""
-        return self.budget_s > 0 and self.elapsed_before >= self.budget_s
-
-    @property
-    def spent(self) -> bool:
-        return self.budget_s > 0 and self.elapsed >= self.budget_s
 
 
 def jitter_faces(images: torch.Tensor, amount: float) -> torch.Tensor:
@@ -375,58 +329,6 @@ def evaluate(backbone: nn.Module, val: FaceArrays, device: torch.device, config:
     keep = np.unique(np.linspace(0, len(far_curve) - 1, 200).astype(int))
     metrics["roc"] = {"far": far_curve[keep].round(6).tolist(), "tar": tar_curve[keep].round(6).tolist()}
     return metrics
-
-
-def save_checkpoint(
-    path: Path,
-    model: FaceTrainingModel,
-    optimizer: torch.optim.Optimizer,
-    config: TrainConfig,
-    epoch: int,
-    elapsed_s: float = 0.0,
-) -> None:
-    """Atomically write everything a resume needs (the config travels with the weights)."""
-    state = {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "epoch": epoch,
-        "elapsed_s": elapsed_s,
-        "config": config.to_dict(),
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-
-
-def load_checkpoint(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig
-) -> tuple[int, float]:
-    """Restore a checkpoint; returns (epochs done, wall seconds spent so far)."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    saved = {k: v for k, v in state["config"].items() if k not in ("epochs", "progress", "out", "device")}
-    current = {k: v for k, v in config.to_dict().items() if k in saved}
-    if saved != current:
-        changed = sorted(k for k in saved if saved[k] != current.get(k))
-        raise ValueError(f"{path} was trained with another config (differs in {changed}); use a new `out`")
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    return int(state["epoch"]), float(state.get("elapsed_s", 0.0))
-
-
-def initialise_from(model: nn.Module, checkpoint: Path) -> list[str]:
-    """Start ``model`` from another run's weights (fine-tuning). Every tensor the checkpoint and the
-    model share must have the same shape (the same backbone, and the same training identities for
-    the class centres); heads the checkpoint lacks (a new auxiliary loss) keep their fresh
-    initialisation and are returned; heads the model lacks are ignored."""
-    source = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
-    target = model.state_dict()
-    clash = sorted(k for k in source.keys() & target.keys() if source[k].shape != target[k].shape)
-    if clash:
-        raise ValueError(f"{checkpoint}: shapes differ from this model's in {clash[:5]}")
-    if not any(k.startswith("backbone.") for k in source.keys() & target.keys()):
-        raise ValueError(f"{checkpoint}: no backbone weights this model can take")
-    model.load_state_dict({k: v for k, v in source.items() if k in target}, strict=False)
-    return sorted({k.rsplit(".", 1)[0] for k in target.keys() - source.keys()})
 
 
 def _append_jsonl(path: Path, row: dict[str, Any]) -> None:

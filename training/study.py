@@ -176,8 +176,9 @@ def remeasure_latency(study: Study, publish: Path | None, runs: int = 100, warmu
 def attribute_accuracy(run: Path, config: Any) -> dict[str, Any]:
     """The attribute head's accuracy on the held-out identities, per attribute, beside the majority-class
     baseline learnt from the training identities (an attribute head must beat always guessing the majority)."""
+    from training.checkpoint import CHECKPOINT
     from training.data.dataset import to_tensor
-    from training.loop import CHECKPOINT, load_data
+    from training.loop import load_data
     from training.model import FaceTrainingModel
 
     train_set, val_set = load_data(config)

@@ -15,11 +15,13 @@ import torch
 import torch.multiprocessing as mp
 
 from models.package import load_package
-from training import loop
+from training import loop, schedule
+from training.checkpoint import CHECKPOINT
 from training.config import TrainConfig, load_config
 from training.export import export_package
-from training.loop import CHECKPOINT, jitter_faces, lr_at, lr_in_time, train
+from training.loop import jitter_faces, train
 from training.model import FaceTrainingModel
+from training.schedule import lr_at, lr_in_time
 
 
 def tiny_config(out: Path, **overrides: object) -> TrainConfig:
@@ -74,7 +76,7 @@ class FakeClock:
 
 
 def test_a_time_budget_ends_the_run_and_a_resume_adds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loop, "clock_source", FakeClock(0.05))
+    monkeypatch.setattr(schedule, "clock_source", FakeClock(0.05))
     config = tiny_config(tmp_path / "run", epochs=1000, time_budget_s=2.0, eval_every=1000, warmup_epochs=0.0)
     run = train(config)
     epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
@@ -93,7 +95,7 @@ def test_a_fresh_run_trains_one_epoch_even_when_the_budget_is_gone_before_its_fi
 ) -> None:
     # A busy machine once spent the whole budget between the clock's start and the first step, and the
     # run ended with no epoch, no evaluation and no checkpoint.
-    monkeypatch.setattr(loop, "clock_source", FakeClock(10.0))
+    monkeypatch.setattr(schedule, "clock_source", FakeClock(10.0))
     run = train(tiny_config(tmp_path / "run", epochs=1000, time_budget_s=2.0, eval_every=1000, warmup_epochs=0.0))
     epochs = [json.loads(line) for line in (run / "epochs.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in epochs] == [1] and epochs[0]["steps"] == 1
@@ -152,7 +154,6 @@ def test_synthetic_run_logs_every_term_checkpoints_and_exports(tmp_path: Path) -
 
 
 def test_resume_after_a_crash_continues_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from training import loop
 
     straight = train(tiny_config(tmp_path / "a", epochs=2, attr_weight=0.5))
 
@@ -188,7 +189,6 @@ def _ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
         RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
     )
     torch.set_num_threads(1)
-    from training import loop
 
     one_epoch = loop.train_one_epoch
 
@@ -228,7 +228,7 @@ def test_two_gloo_processes_hold_identical_weights(tmp_path: Path) -> None:
 
 
 def test_init_from_starts_a_run_from_another_runs_weights_and_keeps_new_heads_fresh(tmp_path: Path) -> None:
-    from training.loop import initialise_from
+    from training.checkpoint import initialise_from
 
     first = train(tiny_config(tmp_path / "first", epochs=1, attr_weight=0.5))
     config = tiny_config(tmp_path / "second", epochs=1, attr_weight=0.5, deep_sup_weight=0.3)
