@@ -22,7 +22,6 @@ either gives a new id, and templates made by one model are never compared with a
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 import tarfile
@@ -30,77 +29,40 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from safetensors import SafetensorError
 
+from models.calibration import Calibration, ThresholdPoint
+from models.package_errors import (
+    CorruptPackageError,
+    MissingPackageFileError,
+    ModelPackageError,
+    PackageShapeError,
+    RuntimeUnavailableError,
+    UntrainedModelWarning,
+    require_torch,
+    validate_file,
+)
 from models.package_schema import (
     CALIBRATION_FILE,
     CONFIG_FILE,
     FORMAT_VERSION,
     ONNX_FILE,
-    CalibrationJson,
     ModelJson,
-    PackageJsonError,
-    validate_json,
 )
-from models.tail import ImpostorTail, TailError
 
 if TYPE_CHECKING:  # torch is imported where a network is built or run, never by the ONNX path
     import torch
     from torch import nn
 
 logger = logging.getLogger(__name__)
-S = TypeVar("S", CalibrationJson, ModelJson)
-
 WEIGHTS_FILE: Final = "weights.safetensors"
 CARD_FILE: Final = "MODEL_CARD.md"
 PACKAGE_FILES: Final = (WEIGHTS_FILE, CONFIG_FILE, CALIBRATION_FILE, CARD_FILE)
 OPTIONAL_FILES: Final = (ONNX_FILE,)
 
 DEFAULT_PACKAGE_PATH: Final = Path(__file__).resolve().parent / "packages" / "default"
-
-
-class ModelPackageError(RuntimeError):
-    """A package that cannot be used. ``code`` is stable and machine readable."""
-
-    code = "model_package_invalid"
-
-
-class RuntimeUnavailableError(ModelPackageError):
-    """What a path needs is not installed (PyTorch for the torch runtime, a network or a saved package)."""
-
-    code = "runtime_unavailable"
-
-
-def require_torch(purpose: str, module: str = "torch") -> ModuleType:
-    """``module`` (``torch``, ``facenet_pytorch``, …) imported, or a :class:`RuntimeUnavailableError` naming the
-    missing package and ``purpose`` (what needed it), instead of an ``ImportError`` from deep inside."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        missing = exc.name or module
-        raise RuntimeUnavailableError(
-            f"{purpose} needs the Python package {missing!r}, which is not installed (the service's ONNX runtime "
-            "does not need it: set FACEGATE_INFERENCE_RUNTIME=onnx, or install PyTorch and facenet-pytorch)"
-        ) from exc
-
-
-class MissingPackageFileError(ModelPackageError):
-    code = "model_package_missing_file"
-
-
-class CorruptPackageError(ModelPackageError):
-    code = "model_package_corrupt"
-
-
-class PackageShapeError(ModelPackageError):
-    code = "model_package_shape_mismatch"
-
-
-class UntrainedModelWarning(UserWarning):
-    """The package's weights were never trained: its embeddings cannot recognise anyone."""
 
 
 @dataclass(frozen=True)
@@ -131,89 +93,6 @@ class ModelConfig:
 
         return build_backbone(
             self.backbone, embedding_size=self.embedding_size, input_size=self.input_size, **self.backbone_cfg
-        )
-
-
-@dataclass(frozen=True)
-class ThresholdPoint:
-    """A cosine threshold whose false-accept rate was measured at ``far``."""
-
-    far: float
-    threshold: float
-    tar: float | None = None
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """``calibration.json``: thresholds per target FAR and where they were measured."""
-
-    calibrated: bool
-    thresholds: tuple[ThresholdPoint, ...] = ()
-    measured_on: str = ""
-    metrics: dict[str, Any] = field(default_factory=dict)
-    # The impostor score tail (open-set thresholds per gallery size); None in packages calibrated before it.
-    tail: ImpostorTail | None = None
-    # Tails of what else a door may match (issue 12): ``{probe}_vs_{templates}`` with probe ``single`` or ``fused``
-    # (several frames' mean embedding) and templates ``best`` (each template) or ``mean`` (a person's mean
-    # template); ``single_vs_best`` is ``tail`` itself. Empty in packages calibrated before them.
-    tails: dict[str, ImpostorTail] = field(default_factory=dict)
-    # How many times the per-comparison FAR on a second held-out set of another photo domain ran above the tail's
-    # (>= 1; 1 in packages without it): the gallery-aware threshold divides its FAR by it (docs/OPERATIONS.md).
-    domain_factor: float = 1.0
-    domain_factor_measured_on: str = ""
-
-    def tail_for(self, probe: str, templates: str) -> ImpostorTail | None:
-        """The impostor tail for ``probe`` (``single``/``fused``) against ``templates`` (``best``/``mean``);
-        ``None`` when the package has none for it."""
-        if (probe, templates) == ("single", "best"):
-            return self.tail
-        return self.tails.get(f"{probe}_vs_{templates}")
-
-    def threshold_for(self, far: float) -> float:
-        """The threshold measured for exactly ``far``; raises when the package has none."""
-        if not self.calibrated:
-            raise ModelPackageError("the model package is uncalibrated: it has no decision threshold")
-        for point in self.thresholds:
-            if abs(point.far - far) <= 1e-12 * max(1.0, far):
-                return point.threshold
-        available = ", ".join(f"{p.far:g}" for p in self.thresholds) or "none (uncalibrated)"
-        raise ModelPackageError(f"no threshold calibrated for FAR {far:g}; available: {available}")
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "calibrated": self.calibrated,
-            "measured_on": self.measured_on,
-            "thresholds": [{"far": p.far, "threshold": p.threshold, "tar": p.tar} for p in self.thresholds],
-            "metrics": self.metrics,
-        }
-        if self.tail is not None:
-            data["impostor_tail"] = self.tail.to_json()
-        if self.tails:
-            data["impostor_tails"] = {key: tail.to_json() for key, tail in sorted(self.tails.items())}
-        if self.domain_factor != 1.0:
-            data["domain_factor"] = {"factor": self.domain_factor, "measured_on": self.domain_factor_measured_on}
-        return data
-
-    @classmethod
-    def from_json(cls, data: Any) -> Calibration:
-        """``calibration.json``'s content (parsed JSON), checked by :class:`CalibrationJson`."""
-        parsed = _validate(CalibrationJson, data, CALIBRATION_FILE)
-        try:
-            tail = None if parsed.impostor_tail is None else ImpostorTail.from_json(parsed.impostor_tail)
-            tails = {key: ImpostorTail.from_json(value) for key, value in parsed.impostor_tails.items()}
-        except TailError as exc:
-            raise CorruptPackageError(f"{CALIBRATION_FILE}: impostor_tail: {exc}") from exc
-        points = (ThresholdPoint(far=p.far, threshold=p.threshold, tar=p.tar) for p in parsed.thresholds)
-        factor = parsed.domain_factor
-        return cls(
-            calibrated=parsed.calibrated,
-            thresholds=tuple(sorted(points, key=lambda p: p.far)),
-            measured_on=parsed.measured_on,
-            metrics=dict(parsed.metrics),
-            tail=tail,
-            tails=tails,
-            domain_factor=1.0 if factor is None else factor.factor,
-            domain_factor_measured_on="" if factor is None else factor.measured_on,
         )
 
 
@@ -318,7 +197,7 @@ def load_package(
     """
     source = Path(path) if path is not None else DEFAULT_PACKAGE_PATH
     files = _read_files(source)
-    model_json = _validate(ModelJson, _parse_json(files[CONFIG_FILE], CONFIG_FILE), CONFIG_FILE)
+    model_json = validate_file(ModelJson, _parse_json(files[CONFIG_FILE], CONFIG_FILE), CONFIG_FILE)
     config = _config_from_json(model_json)
     weights = files[WEIGHTS_FILE]
 
@@ -436,13 +315,6 @@ def _parse_json(data: bytes, name: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise CorruptPackageError(f"{name} must hold a JSON object")
     return parsed
-
-
-def _validate(schema: type[S], data: Any, file: str) -> S:
-    try:
-        return validate_json(schema, data, file)
-    except PackageJsonError as exc:
-        raise CorruptPackageError(str(exc)) from exc
 
 
 def _config_from_json(model_json: ModelJson) -> ModelConfig:
