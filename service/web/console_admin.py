@@ -23,7 +23,7 @@ from service.repositories.errors import StorageError
 from service.schemas.admin import KeyCreate, LogQuery
 from service.schemas.params import Digits
 from service.schemas.webhooks import WebhookCreate
-from service.web.pages import done, error_text, form_ids, form_text, render, runtime_of, validation_text
+from service.web.pages import done, form_ids, form_text, problem_text, render, runtime_of
 from service.web.security import console_admin, console_user
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -33,10 +33,6 @@ Changer = Annotated[BrowserSession, Depends(console_admin)]
 RowId = Annotated[Digits, Path(gt=0, le=2**31 - 1)]
 EventId = Annotated[Digits, Path(gt=0, le=2**63 - 1)]
 LOG_PAGE = 50
-
-
-def _problem(exc: Exception) -> str:
-    return error_text(exc) if isinstance(exc, StorageError) else validation_text(exc)
 
 
 # -- access log -------------------------------------------------------------------------------------------------
@@ -94,7 +90,7 @@ async def create_key(request: Request, _user: Changer) -> Response:
         with runtime_of(request).sessionmaker.begin() as session:
             key, token = records.create_key(session, body)
     except (ValidationError, StorageError) as exc:
-        return _keys_page(request, {"error": _problem(exc)}, 422)
+        return _keys_page(request, {"error": problem_text(exc)}, 422)
     return _keys_page(request, {"created": {"name": key.name, "role": key.role.value, "token": token}}, 201)
 
 
@@ -104,7 +100,7 @@ async def revoke_key(request: Request, key_id: RowId, user: Changer) -> Response
         with runtime_of(request).sessionmaker.begin() as session:
             keys_repo.revoke_key(session, key_id=key_id, caller_key_id=user.principal.key_id)
     except StorageError as exc:
-        return _keys_page(request, {"error": _problem(exc)}, 409)
+        return _keys_page(request, {"error": problem_text(exc)}, 409)
     return done("/console/keys", f"revoked key {key_id}")
 
 
@@ -150,7 +146,7 @@ async def create_webhook(request: Request, _user: Changer) -> Response:
         with runtime_of(request).sessionmaker.begin() as session:
             row = records.create_webhook(session, body)
     except (ValidationError, StorageError) as exc:
-        return _webhooks_page(request, {"error": _problem(exc)}, 422)
+        return _webhooks_page(request, {"error": problem_text(exc)}, 422)
     return _webhooks_page(request, {"created": {"id": row.id, "url": row.url, "secret": row.secret}}, 201)
 
 
@@ -160,7 +156,7 @@ async def delete_webhook(request: Request, subscription_id: RowId, _user: Change
         with runtime_of(request).sessionmaker.begin() as session:
             webhooks_repo.delete_subscription(session, subscription_id=subscription_id)
     except StorageError as exc:
-        return _webhooks_page(request, {"error": _problem(exc)}, 404)
+        return _webhooks_page(request, {"error": problem_text(exc)}, 404)
     return done("/console/webhooks", f"deleted webhook {subscription_id}")
 
 
@@ -173,7 +169,7 @@ async def resend_event(
         with runtime.sessionmaker.begin() as session:
             webhooks_repo.resend(session, event_id=event_id)
     except StorageError as exc:
-        return _webhooks_page(request, {"error": _problem(exc)}, 404)
+        return _webhooks_page(request, {"error": problem_text(exc)}, 404)
     if runtime.events is not None:
         runtime.events.wake()
     return done("/console/webhooks", f"event {event_id} is due again")

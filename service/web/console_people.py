@@ -21,7 +21,7 @@ from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
 from service.schemas.params import Digits
 from service.schemas.people import EnrolmentResponse, PersonCreate, PersonUpdate
-from service.web.pages import done, error_text, form_text, render, runtime_of, validation_text
+from service.web.pages import done, error_text, form_text, problem_text, render, runtime_of
 from service.web.security import console_admin, console_user
 
 router = APIRouter(prefix="/console/people", include_in_schema=False)
@@ -72,10 +72,8 @@ async def create_person(request: Request, _user: Changer) -> Response:
         )
         with runtime.sessionmaker.begin() as session:
             person = records.create_person(session, body)
-    except (ValidationError, ValueError) as exc:
-        return await _list_with_error(request, validation_text(exc))
-    except StorageError as exc:
-        return await _list_with_error(request, error_text(exc))
+    except (ValidationError, ValueError, StorageError) as exc:
+        return await _list_with_error(request, problem_text(exc))
     return done(f"/console/people/{person.id}", f"added {person.display_name}")
 
 
@@ -124,8 +122,8 @@ async def update_person(request: Request, person_id: PersonId, _user: Changer) -
         with runtime.sessionmaker.begin() as session:
             records.update_person(session, person_id, body)
     except (ValidationError, ValueError, StorageError) as exc:
-        message = error_text(exc) if isinstance(exc, StorageError) else validation_text(exc)
-        return render(request, "person.html", _person_context(request, person_id) | {"error": message}, status_code=422)
+        context = _person_context(request, person_id) | {"error": problem_text(exc)}
+        return render(request, "person.html", context, status_code=422)
     return done(f"/console/people/{person_id}", "saved")
 
 

@@ -17,7 +17,7 @@ from service.repositories.browser_sessions import BrowserSession
 from service.repositories.errors import StorageError
 from service.schemas.params import Digits
 from service.schemas.rights import DAY_NAMES, DoorCreate, GroupCreate, RuleCreate, RulePublic
-from service.web.pages import done, error_text, form_id, form_text, render, runtime_of, validation_text
+from service.web.pages import done, form_id, form_text, problem_text, render, runtime_of
 from service.web.security import console_admin, console_user
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -27,10 +27,6 @@ Changer = Annotated[BrowserSession, Depends(console_admin)]
 RowId = Annotated[Digits, Path(gt=0, le=2**31 - 1)]
 WINDOW_ROWS = 3  # schedule rows the editor offers; a rule may hold more through the API
 LISTED = 500
-
-
-def _problem(exc: Exception) -> str:
-    return error_text(exc) if isinstance(exc, StorageError) else validation_text(exc)
 
 
 # -- doors ------------------------------------------------------------------------------------------------------
@@ -55,7 +51,7 @@ async def create_door(request: Request, _user: Changer) -> Response:
         with runtime_of(request).sessionmaker.begin() as session:
             door = records.create_door(session, body)
     except (ValidationError, StorageError) as exc:
-        return _doors_page(request, _problem(exc), 422)
+        return _doors_page(request, problem_text(exc), 422)
     return done("/console/doors", f"added door {door.name}")
 
 
@@ -65,7 +61,7 @@ async def delete_door(request: Request, door_id: RowId, _user: Changer) -> Respo
         with runtime_of(request).sessionmaker.begin() as session:
             doors_repo.delete_door(session, door_id=door_id)
     except StorageError as exc:
-        return _doors_page(request, _problem(exc), 404)
+        return _doors_page(request, problem_text(exc), 404)
     return done("/console/doors", f"deleted door {door_id} and its rules")
 
 
@@ -91,7 +87,7 @@ async def create_group(request: Request, _user: Changer) -> Response:
         with runtime_of(request).sessionmaker.begin() as session:
             group = records.create_group(session, body)
     except (ValidationError, StorageError) as exc:
-        return _groups_page(request, _problem(exc), 422)
+        return _groups_page(request, problem_text(exc), 422)
     return done(f"/console/groups/{group.id}", f"added group {group.name}")
 
 
@@ -117,7 +113,7 @@ async def add_member(request: Request, group_id: RowId, _user: Changer) -> Respo
             person = people_repo.get_person_by_external_id(session, external_id=form_text(form, "external_id"))
             groups_repo.add_member(session, group_id=group_id, person_id=person.id)
     except StorageError as exc:
-        return _group_page(request, group_id, _problem(exc), 422)
+        return _group_page(request, group_id, problem_text(exc), 422)
     return done(f"/console/groups/{group_id}", f"added {person.display_name}")
 
 
@@ -127,7 +123,7 @@ async def remove_member(request: Request, group_id: RowId, person_id: RowId, _us
         with runtime_of(request).sessionmaker.begin() as session:
             groups_repo.remove_member(session, group_id=group_id, person_id=person_id)
     except StorageError as exc:
-        return _group_page(request, group_id, _problem(exc), 404)
+        return _group_page(request, group_id, problem_text(exc), 404)
     return done(f"/console/groups/{group_id}", "removed")
 
 
@@ -137,7 +133,7 @@ async def delete_group(request: Request, group_id: RowId, _user: Changer) -> Res
         with runtime_of(request).sessionmaker.begin() as session:
             groups_repo.delete_group(session, group_id=group_id)
     except StorageError as exc:
-        return _groups_page(request, _problem(exc), 404)
+        return _groups_page(request, problem_text(exc), 404)
     return done("/console/groups", f"deleted group {group_id}")
 
 
@@ -208,7 +204,7 @@ async def create_rule(request: Request, _user: Changer) -> Response:
             )
             rule = records.create_rule(session, body)
     except (ValidationError, StorageError) as exc:
-        return _rules_page(request, _problem(exc), 422)
+        return _rules_page(request, problem_text(exc), 422)
     return done("/console/rules", f"added rule {rule.id}")
 
 
@@ -218,5 +214,5 @@ async def delete_rule(request: Request, rule_id: RowId, _user: Changer) -> Respo
         with runtime_of(request).sessionmaker.begin() as session:
             rules_repo.delete_rule(session, rule_id=rule_id)
     except StorageError as exc:
-        return _rules_page(request, _problem(exc), 404)
+        return _rules_page(request, problem_text(exc), 404)
     return done("/console/rules", f"deleted rule {rule_id}")

@@ -75,6 +75,11 @@ def install_page_errors(app: FastAPI) -> None:
     app.add_exception_handler(PageForbidden, _forbidden)
 
 
+def problem_text(exc: Exception) -> str:
+    """What a form's failure says: a storage error with its code, or the fields a validation error names."""
+    return error_text(exc) if isinstance(exc, StorageError) else validation_text(exc)
+
+
 def validation_text(exc: Exception) -> str:
     """A pydantic error as ``field: what is wrong; ...`` (the input is not echoed)."""
     from pydantic import ValidationError
