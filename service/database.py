@@ -7,11 +7,13 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.db.grants import warn_if_privileged
 from service.db.session import create_db_engine, make_sessionmaker
+from service.repositories.errors import ConflictError
 from service.repositories.keys import ensure_operator_key
 
 logger = logging.getLogger(__name__)
@@ -31,7 +33,20 @@ def open_database(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     factory = make_sessionmaker(engine)
     token = settings.first_admin_key()
     if token is not None:
-        with factory.begin() as session:
-            if ensure_operator_key(session, token=token):
-                logger.info("stored the operator's admin key from the configuration")
+        store_operator_key(factory, token)
     return engine, factory
+
+
+def store_operator_key(factory: sessionmaker[Session], token: str) -> None:
+    """Store the operator's admin key ``token`` unless it is there. Two processes doing it at once both succeed."""
+    for attempt in (1, 2):
+        try:
+            with factory.begin() as session:
+                if ensure_operator_key(session, token=token):
+                    logger.info("stored the operator's admin key from the configuration")
+            return
+        except (IntegrityError, ConflictError):
+            # Another process stored the same key between our look and our insert (the insert's own check saw
+            # it: key_exists, or the unique prefix refused it): the second look finds it.
+            if attempt == 2:
+                raise

@@ -14,12 +14,9 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.exc import IntegrityError
-
 from service.config import Settings, get_settings
+from service.database import store_operator_key
 from service.db.session import create_db_engine, make_sessionmaker
-from service.repositories.errors import ConflictError
-from service.repositories.keys import ensure_operator_key
 
 logger = logging.getLogger(__name__)
 
@@ -55,17 +52,7 @@ def prepare_database(settings: Settings, *, wait_s: float | None = None, migrate
         return
     engine = create_db_engine(settings.database_url)
     try:
-        for attempt in (1, 2):
-            try:
-                with make_sessionmaker(engine).begin() as session:
-                    if ensure_operator_key(session, token=token):
-                        logger.info("stored the operator's admin key from the configuration")
-                return
-            except (IntegrityError, ConflictError):
-                # Another container stored the same key between our look and our insert (the insert's own check
-                # saw it: key_exists, or the unique prefix refused it): the second look finds it.
-                if attempt == 2:
-                    raise
+        store_operator_key(make_sessionmaker(engine), token)
     finally:
         engine.dispose()
 
