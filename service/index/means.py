@@ -47,12 +47,12 @@ class PersonMeans:
         else:
             people = sorted(self._dirty)
         self._dirty = set()
-        gone = [p for p in people if not store.templates_of(p)]
-        self._means.delete(gone)
-        kept = [p for p in people if store.templates_of(p)]
+        templates = {p: store.templates_of(p) for p in people}
+        self._means.delete([p for p, held in templates.items() if not held])
+        kept = [p for p, held in templates.items() if held]
         if not kept:
             return
-        vectors = np.stack([_unit_mean(store.get(store.templates_of(p))) for p in kept])
+        vectors = np.stack([_unit_mean(store.get(templates[p])) for p in kept])
         ids = np.array(kept, np.int64)
         self._means.upsert(ids, ids, vectors)
 
