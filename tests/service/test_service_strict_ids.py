@@ -61,3 +61,22 @@ def test_json_bodies_take_json_integers_only(
     assert (response.status_code, response.json()["code"]) == (422, "request_invalid"), response.text
     response = admin.post("/v1/keys", json={"name": "t", "role": "terminal", "door_ids": [value]})
     assert (response.status_code, response.json()["code"]) == (422, "request_invalid"), response.text
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "0"},
+        {"limit": "100000"},  # a page is bounded (LOG_PAGE_MAX); the CLI's export pages itself
+        {"offset": "-1"},
+        {"decision": "maybe"},
+        {"reason": "DROP TABLE"},
+        {"reason": "x" * 65},
+        {"since": "yesterday"},
+        {"person_id": "0"},
+    ],
+)
+def test_the_access_log_refuses_bad_filters_with_a_stable_code(admin: TestClient, params: dict[str, str]) -> None:
+    """The log's filters are one LogQuery model now (route, console and CLI): bad values are 422 request_invalid."""
+    response = admin.get("/v1/access/log", params=params)
+    assert (response.status_code, response.json()["code"]) == (422, "request_invalid"), (params, response.text)
