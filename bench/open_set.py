@@ -1,6 +1,7 @@
 """Open-set identification, as a door does it: FNIR at a stated FPIR, by gallery size (NIST FRVT 1:N terms).
 
     nice -n 10 .venv/bin/python bench/open_set.py [--write-calibration]
+    .venv/bin/python bench/open_set.py --calibrate-only   # a new model: calibrate and write, nothing else
 
 Faces: the shipped model's embeddings (``bench/open_set_data.py``: embedded once with ``FaceEmbedder.embed_crops``,
 cached under ``--work``) of the aligned caches of LFW, AT&T, the CelebA identity set and, when present, CelebA
@@ -105,6 +106,30 @@ def calibrate_held_out(held: Faces) -> Calibration:
     top = all_pair_scores(held.embeddings, held.identities.tolist(), top_k=int(0.1 * n_impostor) + 1).impostor_top
     tail = fit_tail(top, n_impostor, measured_on=what + f" all {n_impostor:,} impostor pairs")
     return Calibration(True, base.thresholds, base.measured_on, base.metrics, tail, held_out_tails(held, what))
+
+
+def write_held_out_calibration(held_faces: Faces, celeba_images: Path) -> Calibration:
+    """Calibrate the shipped package on the held-out identities and write its calibration.json; the domain factor
+    and the LFW benchmark figures of the calibration in place are kept only when it was measured for this model
+    (bench/open_set_band.py --write-domain-factor measures a new model's factor)."""
+    from training.evaluation.calibrate import write_calibration
+
+    package = load_package()
+    held = celeba_held_out(celeba_identities(celeba_images))
+    if not set(held_faces.identities.tolist()) <= held:
+        raise SystemExit("the held-out cache must hold held-out identities only")
+    cal = calibrate_held_out(held_faces)
+    if package.calibration.calibrated and package.calibration.tail is not None:
+        kept = {k: v for k, v in package.calibration.metrics.items() if k.startswith("lfw_") or k == "flip_tta"}
+        cal = replace(
+            cal,
+            metrics=cal.metrics | kept,
+            domain_factor=package.calibration.domain_factor,
+            domain_factor_measured_on=package.calibration.domain_factor_measured_on,
+        )
+    write_calibration(DEFAULT_PACKAGE_PATH, cal)
+    assert load_package().model_id == package.model_id
+    return cal
 
 
 def transfer(cal: Calibration, faces: Faces, fars: Sequence[float]) -> list[dict[str, Any]]:
@@ -423,6 +448,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10_000, 100_000])
     ap.add_argument("--write-calibration", action="store_true", help="store the calibration in the shipped package")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    ap.add_argument(
+        "--calibrate-only",
+        action="store_true",
+        help="calibrate on the held-out cache, write it into the shipped package and stop (no galleries)",
+    )
     ap.add_argument("--skip-transfer", action="store_true", help="leave out the per-pair transfer to LFW and AT&T")
     ap.add_argument("--report", type=Path, help="print the markdown tables of an existing result file and stop")
     args = ap.parse_args(argv)
@@ -432,6 +462,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = time.perf_counter()
     package = load_package()
+    if args.calibrate_only:
+        write_held_out_calibration(embed_cache("celeba_held", args.held, args.work, partial=True), args.celeba_images)
+        return
     fixed = package.calibration.threshold_for(1e-3)
     faces = load_faces(args)
     lfw, att, held_faces, fill = faces["lfw"], faces["att"], faces["held"], faces["fill"]

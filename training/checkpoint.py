@@ -50,17 +50,30 @@ def load_checkpoint(
     return int(state["epoch"]), float(state.get("elapsed_s", 0.0))
 
 
-def initialise_from(model: nn.Module, checkpoint: Path) -> list[str]:
-    """Start ``model`` from another run's weights (fine-tuning). Every tensor the checkpoint and the
-    model share must have the same shape (the same backbone, and the same training identities for
-    the class centres); heads the checkpoint lacks (a new auxiliary loss) keep their fresh
+def initialise_from(model: nn.Module, source_path: Path) -> list[str]:
+    """Start ``model`` from another run's weights (fine-tuning): a run's ``checkpoint.pt``, or a model
+    package folder (its backbone; a package keeps no heads). Every tensor the source and the model
+    share must have the same shape (the same backbone, and the same training identities for the class
+    centres); heads the source lacks (a new auxiliary loss; every head, from a package) keep their fresh
     initialisation and are returned; heads the model lacks are ignored."""
-    source = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    source = _weights_of(source_path)
     target = model.state_dict()
     clash = sorted(k for k in source.keys() & target.keys() if source[k].shape != target[k].shape)
     if clash:
-        raise ValueError(f"{checkpoint}: shapes differ from this model's in {clash[:5]}")
+        raise ValueError(f"{source_path}: shapes differ from this model's in {clash[:5]}")
     if not any(k.startswith("backbone.") for k in source.keys() & target.keys()):
-        raise ValueError(f"{checkpoint}: no backbone weights this model can take")
-    model.load_state_dict({k: v for k, v in source.items() if k in target}, strict=False)
+        raise ValueError(f"{source_path}: no backbone weights this model can take")
+    model.load_state_dict({k: v.to(target[k].dtype) for k, v in source.items() if k in target}, strict=False)
     return sorted({k.rsplit(".", 1)[0] for k in target.keys() - source.keys()})
+
+
+def _weights_of(path: Path) -> dict[str, torch.Tensor]:
+    """A checkpoint's model state, or a package's backbone weights under ``backbone.`` (read by the
+    package loader, which checks the weights' hash against model.json)."""
+    if path.is_dir():
+        from models.package import load_package
+
+        package = load_package(path, network=True)
+        return {f"backbone.{k}": v for k, v in package.network.state_dict().items()}
+    state: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return state

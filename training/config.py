@@ -24,6 +24,7 @@ BlockName = Literal["basic", "bottleneck"]
 DecoderName = Literal["plain", "unet"]  # "plain": the last stage only; "unet": skips from every stage
 DistillName = Literal["similarity", "cosine", "regress"]
 TeacherModelName = Literal["", "dlib_torch"]
+InitHeadsName = Literal["fresh", "fit"]
 
 
 class ConfigError(ValueError):
@@ -92,7 +93,12 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(1, ge=1)  # the held-out check every this many epochs (and always after the last)
     max_steps_per_epoch: int = Field(0, ge=0)  # > 0: cut epochs short (smoke tests)
     time_budget_s: float = Field(0.0, ge=0)  # > 0: train for this long; the cosine follows elapsed time
-    init_from: str = ""  # a checkpoint.pt whose weights start this run (fine-tuning; the optimiser starts afresh)
+    # a checkpoint.pt, or a model package folder (its backbone), whose weights start this run (fine-tuning;
+    # the optimiser starts afresh)
+    init_from: str = ""
+    # "fit": before the first step of a run that starts from init_from, each class centre is the mean unit
+    # embedding of its faces and regress's affine map is fitted to the teacher (training.heads); "fresh": as built
+    init_heads: InitHeadsName = "fresh"
     progress: bool = True
 
     @model_validator(mode="before")

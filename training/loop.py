@@ -115,6 +115,8 @@ def train(config: TrainConfig) -> Path:
         elif config.init_from:
             fresh = initialise_from(model, Path(config.init_from))
             logger.info("weights from %s; new (untrained) parts: %s", config.init_from, fresh or "none")
+            if config.init_heads == "fit":
+                fit_heads(model, train_set, info.device, teacher_net)
         clock = Clock(config.time_budget_s, elapsed_before)
         # On a GPU the whole training set lives in device memory as uint8 (46,660 faces: 1.8 GB), so
         # a step never waits for the host; on the CPU batches are cut from the numpy array.
@@ -157,6 +159,31 @@ def train(config: TrainConfig) -> Path:
     finally:
         distributed.teardown()
     return out
+
+
+HEAD_FIT_FACES = 2048  # faces whose teacher descriptors fit regress's affine map (init_heads: fit)
+
+
+def fit_heads(model: FaceTrainingModel, data: FaceArrays, device: torch.device, teacher_net: nn.Module | None) -> None:
+    """``init_heads: fit`` (:mod:`training.heads`): the class centres imprinted from every training face's
+    embedding, regress's map fitted on the teacher's descriptors of the first faces (their unaugmented views)."""
+    from training.heads import fit_regression, imprint_centres
+
+    embeddings = embed_arrays(model.backbone, data.crops, device)
+    imprinted = imprint_centres(model.metric, embeddings, data.labels)
+    logger.info("class centres imprinted from %d faces: %d classes", len(embeddings), imprinted)
+    if not isinstance(model.distill_proj, nn.Linear) or model.config.distill != "regress":
+        return
+    pick = np.sort(np.random.default_rng(model.config.seed).choice(len(data), min(HEAD_FIT_FACES, len(data)), False))
+    if teacher_net is not None:
+        batches = [data.crops[pick[i : i + 256]] for i in range(0, len(pick), 256)]
+        teacher = np.concatenate([view_teacher(teacher_net, to_tensor(b, device)).cpu().numpy() for b in batches])
+    elif data.teacher is not None:
+        teacher = data.teacher[pick]
+    else:
+        return
+    loss = fit_regression(model.distill_proj, embeddings[pick], teacher)
+    logger.info("distillation map fitted on %d faces: regression loss %.3f (1 = the mean)", len(pick), loss)
 
 
 def build_teacher(config: TrainConfig, device: torch.device) -> nn.Module | None:
