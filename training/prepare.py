@@ -165,7 +165,8 @@ def _write_chunk(
     tmp = manifest.with_suffix(".jsonl.tmp")
     with tmp.open("w") as fh:
         for sample, info in zip(chunk, found, strict=True):
-            path = sample.path.relative_to(root) if root else sample.path
+            # relative to the root where it lies under it; absolute otherwise (celeba_merged's extra folders)
+            path = sample.path.relative_to(root) if root and sample.path.is_relative_to(root) else sample.path
             row = {
                 "file": str(path),
                 "identity": sample.identity,

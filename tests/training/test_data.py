@@ -108,6 +108,25 @@ def test_prepare_caches_aligned_faces_reports_failures_and_resumes(mixed_folder:
     assert json.loads((out / "summary.json").read_text())["aligned"] == 6
 
 
+def test_prepare_keeps_files_outside_the_root_by_their_absolute_path(data_dir: Path, tmp_path: Path) -> None:
+    """celeba_merged's extra folders lie outside --images (the manifest's root): their rows keep an absolute
+    path, the root's rows a relative one, and both still lead a reader back to the image (``root / file``).
+    Before, the first chunk with an extra folder's file stopped the whole prepare with a ValueError."""
+    root, extra = tmp_path / "identity", tmp_path / "wild"
+    root.mkdir()
+    extra.mkdir()
+    shutil.copy(data_dir / "att_faces" / "s1" / "1.pgm", root / "2880_000001.pgm")
+    shutil.copy(data_dir / "att_faces" / "s2" / "1.pgm", extra / "000002.pgm")
+    from training.data.sources import Sample
+
+    samples = [Sample(root / "2880_000001.pgm", "celeba:2880"), Sample(extra / "000002.pgm", "celeba:2937")]
+    report = prepare(samples, tmp_path / "cache", root=root, chunk_size=1, workers=1, progress=False)
+    assert report.aligned == 2
+    files = [row["file"] for row in read_manifest(tmp_path / "cache")]
+    assert files == ["2880_000001.pgm", str(extra / "000002.pgm")]
+    assert all((root / f).exists() for f in files)
+
+
 def test_celeba_files_and_merge_one_sample_per_celeba_file(data_dir: Path, tmp_path: Path) -> None:
     """In-the-wild CelebA files take their identity from identity_CelebA.txt and merge with the identity set
     by CelebA file name: a file in both comes once (the identity set's copy); excluded people stay out."""
