@@ -162,28 +162,39 @@ def train(config: TrainConfig) -> Path:
 
 
 HEAD_FIT_FACES = 2048  # faces whose teacher descriptors fit regress's affine map (init_heads: fit)
+HEAD_FIT_PER_CLASS = 3  # faces per class whose mean embedding starts its centre (a CPU embeds ~100 faces/s)
 
 
 def fit_heads(model: FaceTrainingModel, data: FaceArrays, device: torch.device, teacher_net: nn.Module | None) -> None:
-    """``init_heads: fit`` (:mod:`training.heads`): the class centres imprinted from every training face's
-    embedding, regress's map fitted on the teacher's descriptors of the first faces (their unaugmented views)."""
+    """``init_heads: fit`` (:mod:`training.heads`): each class centre imprinted from the embeddings of up to
+    ``HEAD_FIT_PER_CLASS`` of its faces, regress's map fitted on the teacher's descriptors of ``HEAD_FIT_FACES``
+    of those faces (their unaugmented views)."""
     from training.heads import fit_regression, imprint_centres
 
-    embeddings = embed_arrays(model.backbone, data.crops, device)
-    imprinted = imprint_centres(model.metric, embeddings, data.labels)
-    logger.info("class centres imprinted from %d faces: %d classes", len(embeddings), imprinted)
+    rows = first_per_class(data.labels, HEAD_FIT_PER_CLASS)
+    embeddings = embed_arrays(model.backbone, data.crops[rows], device)
+    imprinted = imprint_centres(model.metric, embeddings, data.labels[rows])
+    logger.info("class centres imprinted from %d faces: %d classes", len(rows), imprinted)
     if not isinstance(model.distill_proj, nn.Linear) or model.config.distill != "regress":
         return
-    pick = np.sort(np.random.default_rng(model.config.seed).choice(len(data), min(HEAD_FIT_FACES, len(data)), False))
+    pick = np.sort(np.random.default_rng(model.config.seed).choice(len(rows), min(HEAD_FIT_FACES, len(rows)), False))
     if teacher_net is not None:
-        batches = [data.crops[pick[i : i + 256]] for i in range(0, len(pick), 256)]
+        batches = [data.crops[rows[pick[i : i + 256]]] for i in range(0, len(pick), 256)]
         teacher = np.concatenate([view_teacher(teacher_net, to_tensor(b, device)).cpu().numpy() for b in batches])
     elif data.teacher is not None:
-        teacher = data.teacher[pick]
+        teacher = data.teacher[rows[pick]]
     else:
         return
     loss = fit_regression(model.distill_proj, embeddings[pick], teacher)
     logger.info("distillation map fitted on %d faces: regression loss %.3f (1 = the mean)", len(pick), loss)
+
+
+def first_per_class(labels: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the first ``k`` rows of every label (in row order), ascending."""
+    order = np.argsort(labels, kind="stable")
+    ordered = labels[order]
+    rank = np.arange(len(order)) - np.searchsorted(ordered, ordered, side="left")
+    return np.sort(order[rank < k])
 
 
 def build_teacher(config: TrainConfig, device: torch.device) -> nn.Module | None:

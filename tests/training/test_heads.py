@@ -16,7 +16,7 @@ from training.config import TrainConfig
 from training.data.dataset import synthetic_arrays
 from training.export import make_untrained_package
 from training.heads import fit_regression, imprint_centres
-from training.loop import embed_arrays, fit_heads, train
+from training.loop import embed_arrays, first_per_class, fit_heads, train
 from training.losses.registry import build_metric_loss
 from training.model import FaceTrainingModel
 
@@ -88,7 +88,7 @@ def test_a_model_package_starts_the_backbone_and_every_head_stays_fresh(tmp_path
 def test_fit_heads_imprints_centres_and_fits_the_map_onto_cached_teacher_rows(tmp_path: Path) -> None:
     from training.model import regression_distillation
 
-    data = synthetic_arrays(6, 8, 6, seed=0)
+    data = synthetic_arrays(6, 4, 6, seed=0)  # 4 faces per class: up to 3 of each start its centre
     config = tiny_config(tmp_path / "run", distill="regress", distill_weight=1.0)
     model = FaceTrainingModel(config, data.num_classes, teacher_dim=16)
     emb = embed_arrays(model.backbone, data.crops, torch.device("cpu"))
@@ -96,13 +96,21 @@ def test_fit_heads_imprints_centres_and_fits_the_map_onto_cached_teacher_rows(tm
     data.teacher = (emb @ np.random.default_rng(2).normal(size=(64, 16)) + 3.0).astype(np.float32)
     fit_heads(model, data, torch.device("cpu"), teacher_net=None)
     centres = F.normalize(model.metric.weight.detach(), dim=1).numpy()
+    used = first_per_class(data.labels, 3)
     for c in range(data.num_classes):
-        mean = emb[data.labels == c].mean(axis=0)
+        mean = emb[used][data.labels[used] == c].mean(axis=0)
         np.testing.assert_allclose(centres[c], mean / np.linalg.norm(mean), atol=1e-5)
     assert model.distill_proj is not None
     with torch.no_grad():
         term = regression_distillation(model.distill_proj(torch.from_numpy(emb)), torch.from_numpy(data.teacher))
     assert float(term) < 0.05  # the zero map it replaced scores 1
+
+
+def test_first_per_class_keeps_the_first_k_rows_of_every_label_in_row_order() -> None:
+    labels = np.array([2, 0, 2, 1, 0, 2, 0, 2])
+    assert first_per_class(labels, 2).tolist() == [0, 1, 2, 3, 4]
+    assert first_per_class(labels, 1).tolist() == [0, 1, 3]
+    assert first_per_class(labels, 9).tolist() == list(range(8))
 
 
 @pytest.mark.filterwarnings("ignore::models.package.UntrainedModelWarning")
