@@ -109,16 +109,29 @@ def test_a_yaml_file_that_is_not_a_mapping_and_an_override_without_a_value(tmp_p
 
 @pytest.mark.parametrize(
     "path",
-    [EXPERIMENTS / "cpu_r18w025.yaml", EXPERIMENTS / "cpu_r18w025_kd.yaml", EXPERIMENTS / "gpu" / "base.yaml"],
+    [
+        EXPERIMENTS / "cpu_r18w025.yaml",
+        EXPERIMENTS / "cpu_r18w025_kd.yaml",
+        EXPERIMENTS / "cpu_finetune_views.yaml",
+        EXPERIMENTS / "gpu" / "base.yaml",
+    ],
     ids=lambda p: p.name,
 )
 def test_the_shipped_experiment_files_load(path: Path) -> None:
     load_config(path)
 
 
-def test_the_shipped_models_training_config_loads_although_it_predates_later_keys() -> None:
+def test_the_shipped_models_training_config_loads_and_a_config_that_predates_later_keys_too() -> None:
     """A checkpoint's config (``export`` rebuilds it) may predate keys added since: they take their defaults."""
     saved = json.loads((DEFAULT_PACKAGE_PATH / "model.json").read_text())["meta"]["train_config"]
-    assert "teacher_model" not in saved and "aug_grey_prob" not in saved
     config = TrainConfig.from_dict(saved)
-    assert (config.metric, config.distill, config.teacher_model, config.aug_grey_prob) == ("cosface", "regress", "", 0)
+    assert (config.metric, config.distill, config.teacher_model, config.init_heads) == (
+        "cosface",
+        "regress",
+        "dlib_torch",
+        "fit",
+    )
+    # The previous shipped model's config had none of these keys (written before they existed).
+    older = {k: v for k, v in saved.items() if k not in ("teacher_model", "aug_grey_prob", "init_heads", "init_from")}
+    config = TrainConfig.from_dict(older)
+    assert (config.teacher_model, config.aug_grey_prob, config.init_heads, config.init_from) == ("", 0, "fresh", "")
