@@ -41,7 +41,7 @@ from open_set_data import Faces, Protocol, build_protocol, celeba_held_out, embe
 from open_set_equal import fnir_at_fpir, scores_of
 from open_set_tails import held_out_tails
 
-from models.package import DEFAULT_PACKAGE_PATH, Calibration, load_package
+from models.package import DEFAULT_PACKAGE_PATH, Calibration, ModelPackage, load_package
 from service.domain.matching import (
     Match,
     MatchRule,
@@ -108,28 +108,27 @@ def calibrate_held_out(held: Faces) -> Calibration:
     return Calibration(True, base.thresholds, base.measured_on, base.metrics, tail, held_out_tails(held, what))
 
 
-def write_held_out_calibration(held_faces: Faces, celeba_images: Path) -> Calibration:
-    """Calibrate the shipped package on the held-out identities and write its calibration.json; the domain factor
-    and the LFW benchmark figures of the calibration in place are kept only when it was measured for this model
-    (bench/open_set_band.py --write-domain-factor measures a new model's factor)."""
-    from training.evaluation.calibrate import write_calibration
-
-    package = load_package()
-    held = celeba_held_out(celeba_identities(celeba_images))
+def held_calibration(package: ModelPackage, held_faces: Faces, held: set[str]) -> Calibration:
+    """:func:`calibrate_held_out` on ``held_faces`` (refused unless every face is of a ``held`` identity), with the
+    package's domain factor: measured on another set (bench/open_set_band.py), so the one in place holds (1 for a
+    package calibrated for the first time)."""
     if not set(held_faces.identities.tolist()) <= held:
         raise SystemExit("the held-out cache must hold held-out identities only")
-    cal = calibrate_held_out(held_faces)
-    if package.calibration.calibrated and package.calibration.tail is not None:
-        kept = {k: v for k, v in package.calibration.metrics.items() if k.startswith("lfw_") or k == "flip_tta"}
-        cal = replace(
-            cal,
-            metrics=cal.metrics | kept,
-            domain_factor=package.calibration.domain_factor,
-            domain_factor_measured_on=package.calibration.domain_factor_measured_on,
-        )
-    write_calibration(DEFAULT_PACKAGE_PATH, cal)
+    return replace(
+        calibrate_held_out(held_faces),
+        domain_factor=package.calibration.domain_factor,
+        domain_factor_measured_on=package.calibration.domain_factor_measured_on,
+    )
+
+
+def write_held_out_calibration(package: ModelPackage, cal: Calibration) -> None:
+    """Write ``cal`` as the shipped package's calibration.json, keeping the LFW benchmark figures of the one in
+    place (accuracy is measured on LFW; only the calibration moved off it). The model id does not change."""
+    from training.evaluation.calibrate import write_calibration
+
+    kept = {k: v for k, v in package.calibration.metrics.items() if k.startswith("lfw_") or k == "flip_tta"}
+    write_calibration(DEFAULT_PACKAGE_PATH, replace(cal, metrics=cal.metrics | kept))
     assert load_package().model_id == package.model_id
-    return cal
 
 
 def transfer(cal: Calibration, faces: Faces, fars: Sequence[float]) -> list[dict[str, Any]]:
@@ -462,32 +461,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = time.perf_counter()
     package = load_package()
+    held = celeba_held_out(celeba_identities(args.celeba_images))
     if args.calibrate_only:
-        write_held_out_calibration(embed_cache("celeba_held", args.held, args.work, partial=True), args.celeba_images)
+        held_faces = embed_cache("celeba_held", args.held, args.work, partial=True)
+        write_held_out_calibration(package, held_calibration(package, held_faces, held))
         return
     fixed = package.calibration.threshold_for(1e-3)
     faces = load_faces(args)
     lfw, att, held_faces, fill = faces["lfw"], faces["att"], faces["held"], faces["fill"]
-    held = celeba_held_out(celeba_identities(args.celeba_images))
-    if not set(held_faces.identities.tolist()) <= held or set(fill.identities.tolist()) & held:
-        raise SystemExit("the held-out cache must hold held-out identities only, and the filler cache none")
-    cal = calibrate_held_out(held_faces)
-    # the domain factor is measured on another set (bench/open_set_band.py): the shipped one holds
-    cal = replace(
-        cal,
-        domain_factor=package.calibration.domain_factor,
-        domain_factor_measured_on=package.calibration.domain_factor_measured_on,
-    )
+    if set(fill.identities.tolist()) & held:
+        raise SystemExit("the filler cache must hold no held-out identity")
+    cal = held_calibration(package, held_faces, held)
     if args.write_calibration:
-        from training.evaluation.calibrate import write_calibration
-
-        # the LFW benchmark figures stay (accuracy is measured on LFW; only the calibration moved off it)
-        kept = {k: v for k, v in package.calibration.metrics.items() if k.startswith("lfw_") or k == "flip_tta"}
-        write_calibration(
-            DEFAULT_PACKAGE_PATH,
-            replace(cal, metrics=cal.metrics | kept),
-        )
-        assert load_package().model_id == package.model_id
+        write_held_out_calibration(package, cal)
     protocol = build_protocol(lfw, fill, None)
     largest = len(protocol.mated) + len(protocol.fillers)
     sizes = sorted({min(n, largest) for n in args.sizes})
